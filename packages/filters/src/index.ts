@@ -1,0 +1,1 @@
+export { Filters, invalidFilter } from './filters.js';

@@ -1,0 +1,2 @@
+export { KeyedLock } from './keyed-lock.js';
+export type { LockHandle } from './keyed-lock.js';
