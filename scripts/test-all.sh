@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs everything the tests need and runs every test of the workspace. With CI set, a test
+# that needs a real part (docker CLI, mounts, containerd) and skipped fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+exec node scripts/run-tests.mjs "$@"
