@@ -1,0 +1,30 @@
+export type {
+  CallOptions,
+  VolumeScope,
+  Volume,
+  VolumeDriver,
+  PluginRefMode,
+  PluginGetter,
+  Logger,
+} from './types.js';
+export { DEFAULT_DRIVER_NAME, LOCAL_SCOPE, GLOBAL_SCOPE, noopLogger } from './types.js';
+
+export { VolumeDriverRegistry, VOLUME_DRIVER_CAPABILITY } from './driver-registry.js';
+export type { VolumeDriverRegistryOptions, PluginDriverAdapter, AdaptedPlugin } from './driver-registry.js';
+
+export { LocalDriver, VOLUME_DATA_DIR, VOLUME_OPTIONS_FILE } from './local-driver.js';
+export type { LocalDriverOptions } from './local-driver.js';
+export { LocalVolume } from './local-volume.js';
+export type { LocalVolumeOptions } from './local-options.js';
+export { LOCAL_DRIVER_OPTIONS, validateLocalOptions } from './local-options.js';
+export {
+  validateLocalVolumeName,
+  RESTRICTED_NAME_CHARS,
+  RESTRICTED_NAME_PATTERN,
+  MAX_LOCAL_VOLUME_NAME_LENGTH,
+} from './names.js';
+
+export { SystemMounter, DEFAULT_MOUNT_TIMEOUT_MS } from './mounter.js';
+export type { Mounter, MountRequest, SystemMounterOptions } from './mounter.js';
+export type { MountInfo } from './mountinfo.js';
+export type { ResolveAddress } from './mount-options.js';
