@@ -1,0 +1,43 @@
+import { formatRFC3339 } from './go-time.js';
+import type { StoredVolume } from './stored-volume.js';
+import type { VolumeInfo } from './types.js';
+
+export interface ToVolumeInfoOptions {
+  mountpoint: string;
+  /** Fill `Status` from the driver (`volume inspect`). */
+  status?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** The Engine API `Volume` object, fields in Go's order; `Status` omitted when empty, as Go's omitempty. */
+export async function toVolumeInfo(v: StoredVolume, options: ToVolumeInfoOptions): Promise<VolumeInfo> {
+  let createdAt: Date | undefined;
+  try {
+    createdAt = await v.volume.createdAt({ signal: options.signal });
+  } catch {
+    createdAt = undefined;
+  }
+  const info: VolumeInfo = {
+    CreatedAt: formatRFC3339(createdAt),
+    Driver: v.driverName,
+    Labels: v.labels === null ? null : { ...v.labels },
+    Mountpoint: options.mountpoint,
+    Name: v.name,
+    Options: v.options === null ? null : { ...v.options },
+    Scope: v.scope,
+  };
+  if (options.status === true) {
+    const status = v.volume.status();
+    if (status !== undefined && Object.keys(status).length > 0) info.Status = status;
+  }
+  return info;
+}
+
+/** The mountpoint, asking the driver when needed (plugins: `VolumeDriver.Path`); the cached one if that fails. */
+export async function resolvePath(v: StoredVolume, signal: AbortSignal | undefined): Promise<string> {
+  try {
+    return await v.volume.path({ signal });
+  } catch {
+    return v.volume.cachedPath();
+  }
+}

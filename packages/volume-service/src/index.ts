@@ -1,0 +1,26 @@
+export { VolumesService, metadataPath, DEFAULT_LIST_TIMEOUT_MS } from './volumes-service.js';
+export type {
+  VolumesServiceOptions,
+  CreateVolumeRequest,
+  GetVolumeOptions,
+  RemoveVolumeOptions,
+  SignalOptions,
+} from './volumes-service.js';
+export { ANONYMOUS_LABEL } from './list-filters.js';
+export { SqliteMetadataStore, METADATA_FILE_NAME } from './sqlite-metadata-store.js';
+export type { SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
+export { MemoryMetadataStore } from './memory-metadata-store.js';
+export type { MetadataStore, VolumeRecord, VolumeRecordInput, StringMap } from './metadata-store.js';
+export { isNotExist, isInUse, isNameConflict } from './op-error.js';
+export type {
+  CallOptions,
+  VolumeScope,
+  Volume,
+  VolumeDriver,
+  VolumeDriverRegistry,
+  VolumeEventSink,
+  Logger,
+  VolumeInfo,
+  ListResult,
+  PruneReport,
+} from './types.js';

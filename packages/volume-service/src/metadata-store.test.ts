@@ -1,0 +1,185 @@
+import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { kindOf } from '@berth/errdefs';
+import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../test/fakes.js';
+import { MemoryMetadataStore } from './memory-metadata-store.js';
+import type { MetadataStore } from './metadata-store.js';
+import { SqliteMetadataStore } from './sqlite-metadata-store.js';
+
+interface Backend {
+  open(): Promise<MetadataStore>;
+  /** Close and open again: a daemon restart. */
+  reopen(store: MetadataStore): Promise<MetadataStore>;
+}
+
+async function sqliteBackend(): Promise<Backend> {
+  const path = join(await scratchDir(), 'volumes', 'metadata.sqlite');
+  return {
+    open: () => SqliteMetadataStore.open(path),
+    reopen: async (store) => {
+      await store.close();
+      return SqliteMetadataStore.open(path);
+    },
+  };
+}
+
+async function memoryBackend(): Promise<Backend> {
+  const store = new MemoryMetadataStore();
+  return { open: async () => store, reopen: async () => store };
+}
+
+const backends = { sqlite: sqliteBackend, memory: memoryBackend };
+
+describe.each(Object.entries(backends))('MetadataStore (%s)', (_, makeBackend) => {
+  it('returns nothing for a missing name and round-trips a record (TestSetGetMeta)', async () => {
+    const backend = await makeBackend();
+    const store = await backend.open();
+    expect(await store.get('test')).toBeUndefined();
+
+    const record = { name: 'test', driver: 'fake', labels: { a: '1', b: '2' }, options: { foo: 'bar' } };
+    await store.put(record);
+    expect(await store.get('test')).toEqual({ ...record, pending: false, refs: [] });
+    await store.close();
+  });
+
+  it('keeps null maps apart from empty ones, across a reopen', async () => {
+    const backend = await makeBackend();
+    let store = await backend.open();
+    await store.put({ name: 'nil', driver: 'local', labels: null, options: null });
+    await store.put({ name: 'empty', driver: 'local', labels: {}, options: {} });
+    store = await backend.reopen(store);
+    expect(await store.get('nil')).toMatchObject({ labels: null, options: null });
+    expect(await store.get('empty')).toMatchObject({ labels: {}, options: {} });
+    expect((await store.list()).map((r) => r.name).sort()).toEqual(['empty', 'nil']);
+    await store.close();
+  });
+
+  it('marks a create pending and clears it on put', async () => {
+    const backend = await makeBackend();
+    let store = await backend.open();
+    await store.markPending({ name: 'v', driver: 'local', labels: { a: 'b' }, options: null });
+    store = await backend.reopen(store);
+    expect(await store.get('v')).toEqual({ name: 'v', driver: 'local', labels: { a: 'b' }, options: null, pending: true, refs: [] });
+    await store.put({ name: 'v', driver: 'local', labels: { a: 'b' }, options: null });
+    expect((await store.get('v'))?.pending).toBe(false);
+    await store.close();
+  });
+
+  it('keeps refs as a set, persisted, and drops them with the record', async () => {
+    const backend = await makeBackend();
+    let store = await backend.open();
+    await store.put({ name: 'v', driver: 'local', labels: null, options: null });
+    await store.addRef('v', 'r1');
+    await store.addRef('v', 'r1');
+    await store.addRef('v', 'r2');
+    await store.removeRef('v', 'absent');
+    await store.removeRef('absent', 'r1');
+    store = await backend.reopen(store);
+    expect((await store.get('v'))?.refs.slice().sort()).toEqual(['r1', 'r2']);
+
+    await store.removeRef('v', 'r1');
+    expect((await store.get('v'))?.refs).toEqual(['r2']);
+
+    await store.markPending({ name: 'v', driver: 'local', labels: null, options: null });
+    expect((await store.get('v'))?.refs).toEqual(['r2']);
+    await store.put({ name: 'v', driver: 'local', labels: null, options: null }, ['r3', 'r3']);
+    expect((await store.get('v'))?.refs).toEqual(['r3']);
+
+    await store.delete(['v', 'unknown']);
+    expect(await store.get('v')).toBeUndefined();
+    await store.put({ name: 'v', driver: 'local', labels: null, options: null });
+    expect((await store.get('v'))?.refs).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses a ref on a volume it has no record of', async () => {
+    const store = await (await makeBackend()).open();
+    const err = await store.addRef('nope', 'r').catch((e: unknown) => e);
+    expect(kindOf(err)).toBe('not-found');
+    await store.close();
+  });
+});
+
+describe('SqliteMetadataStore', () => {
+  it('creates <dir>/metadata.sqlite 0600 in WAL mode with a schema version', async () => {
+    const dir = join(await scratchDir(), 'volumes');
+    const path = join(dir, 'metadata.sqlite');
+    const store = await SqliteMetadataStore.open(path);
+    await store.put({ name: 'v', driver: 'local', labels: null, options: null });
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${path}-wal`)).mode & 0o777).toBe(0o600);
+    // EXCLUSIVE locking keeps the WAL index in memory: no shared -shm file.
+    expect((await readdir(dir)).sort()).toEqual(['metadata.sqlite', 'metadata.sqlite-wal']);
+    await store.close();
+
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    db.close();
+  });
+
+  it('fails clearly while another holder has the database', async () => {
+    const path = join(await scratchDir(), 'metadata.sqlite');
+    const first = await SqliteMetadataStore.open(path);
+    const started = Date.now();
+    const err = await SqliteMetadataStore.open(path, { busyTimeoutMs: 100 }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((err as Error).message).toBe(`error while opening volume store metadata database (${path}): timeout`);
+    expect(kindOf(err)).toBe('unavailable');
+    expect(await first.get('anything')).toBeUndefined();
+    await first.close();
+    const again = await SqliteMetadataStore.open(path);
+    await again.close();
+  });
+
+  it('has every acknowledged write in its files while still open (what a kill -9 leaves behind)', async () => {
+    const dir = await scratchDir();
+    const path = join(dir, 'metadata.sqlite');
+    const store = await SqliteMetadataStore.open(path);
+    await store.put({ name: 'kept', driver: 'local', labels: { a: '1' }, options: null });
+    await store.addRef('kept', 'r1');
+    await store.put({ name: 'gone', driver: 'local', labels: null, options: null });
+    await store.delete(['gone']);
+
+    const crashed = join(dir, 'crashed.sqlite');
+    await copyFile(path, crashed);
+    await copyFile(`${path}-wal`, `${crashed}-wal`);
+    await store.close();
+
+    const recovered = await SqliteMetadataStore.open(crashed);
+    expect(await recovered.list()).toEqual([
+      { name: 'kept', driver: 'local', labels: { a: '1' }, options: null, pending: false, refs: ['r1'] },
+    ]);
+    await recovered.close();
+  });
+
+  it('refuses a file that is not a database, and a schema from a newer berth', async () => {
+    const dir = await scratchDir();
+    const garbage = join(dir, 'garbage.sqlite');
+    await writeFile(garbage, 'this is not a database, but it is long enough to have a header'.repeat(20));
+    await expect(SqliteMetadataStore.open(garbage)).rejects.toThrow(
+      `error while opening volume store metadata database (${garbage}): file is not a database`,
+    );
+
+    const newer = join(dir, 'newer.sqlite');
+    const db = new Database(newer);
+    db.pragma('user_version = 7');
+    db.close();
+    await expect(SqliteMetadataStore.open(newer)).rejects.toThrow(/unsupported schema version 7 \(this berth supports 1\)/);
+  });
+
+  it('reads a damaged map cell as no map rather than failing', async () => {
+    const path = join(await scratchDir(), 'metadata.sqlite');
+    let store = await SqliteMetadataStore.open(path);
+    await store.put({ name: 'v', driver: 'local', labels: { a: '1' }, options: { o: 'x' } });
+    await store.close();
+    const db = new Database(path);
+    db.prepare(`UPDATE volumes SET labels = '{not json', options = '[1]'`).run();
+    db.close();
+    store = await SqliteMetadataStore.open(path);
+    expect(await store.get('v')).toMatchObject({ labels: null, options: null });
+    await store.close();
+  });
+});

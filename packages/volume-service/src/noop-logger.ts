@@ -1,0 +1,8 @@
+import type { Logger } from './types.js';
+
+export const noopLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};

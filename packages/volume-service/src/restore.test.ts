@@ -1,0 +1,169 @@
+import { Filters } from '@berth/filters';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS, FakeDriver, FakeVolume, harness } from '../test/fakes.js';
+import { MemoryMetadataStore } from './memory-metadata-store.js';
+import type { VolumeRecordInput } from './metadata-store.js';
+import { VolumesService } from './volumes-service.js';
+
+const names = (r: { volumes: Array<{ Name: string }> }): string[] => r.volumes.map((v) => v.Name);
+
+describe.each(BACKENDS)('restore (%s metadata)', (backend) => {
+  it('restores labels and options, and nil maps stay nil (TestRestore)', async () => {
+    const h = await harness(backend, new FakeDriver('test-restore'));
+    let service = await h.open();
+    await service.create({ name: 'test1', driver: 'test-restore' });
+    await service.create({ name: 'test2', driver: 'test-restore', driverOpts: { foo: 'bar' }, labels: { a: '1' } });
+    service = await h.restart(service);
+
+    const v1 = await service.get('test1');
+    expect(v1.Labels).toBeNull();
+    expect(v1.Options).toBeNull();
+    const v2 = await service.get('test2');
+    expect(v2.Labels).toEqual({ a: '1' });
+    expect(v2.Options).toEqual({ foo: 'bar' });
+  });
+
+  it('acquires one driver reference per restored volume', async () => {
+    const h = await harness(backend, new FakeDriver('plugin'));
+    let service = await h.open();
+    await service.create({ name: 'a', driver: 'plugin' });
+    await service.create({ name: 'b', driver: 'plugin' });
+    await h.close(service);
+    h.registry.refs.clear(); // a fresh daemon starts with fresh plugin refcounts
+    service = await h.open();
+    expect(h.registry.refCount('plugin')).toBe(2);
+    await service.remove('a');
+    expect(h.registry.refCount('plugin')).toBe(1);
+  });
+
+  it('keeps references across a restart: in use, not dangling, not pruned, unmountable', async () => {
+    const local = new FakeDriver('local');
+    const h = await harness(backend, local);
+    let service = await h.open();
+    await service.create({ name: 'held', labels: { team: 'a' } });
+    await service.mount('held', 'ctr-1');
+    await service.mount('held', 'ctr-2');
+    service = await h.restart(service);
+
+    expect(local.volumes.get('held')?.liveRestored.sort()).toEqual(['ctr-1', 'ctr-2']);
+    await expect(service.remove('held', { force: true })).rejects.toThrow('remove held: volume is in use - [ctr-1, ctr-2]');
+    expect(names(await service.list(Filters.of([['dangling', 'false']])))).toEqual(['held']);
+    expect(names(await service.list(Filters.of([['dangling', 'true']])))).toEqual([]);
+    expect((await service.prune(Filters.of([['all', 'true']]))).VolumesDeleted).toEqual([]);
+
+    await service.unmount('held', 'ctr-1');
+    await service.release('held', 'ctr-2');
+    service = await h.restart(service);
+    expect(names(await service.list(Filters.of([['dangling', 'true']])))).toEqual(['held']);
+    await service.remove('held');
+  });
+
+  it('keeps the record of a volume whose driver is away, and shows it again when the driver is back', async () => {
+    const plugin = new FakeDriver('plugin');
+    const h = await harness(backend, new FakeDriver('local'), plugin);
+    let service = await h.open();
+    await service.create({ name: 'remote', driver: 'plugin', labels: { keep: 'me' } });
+    await service.mount('remote', 'ctr-1');
+    await h.close(service);
+
+    h.registry.unregister('plugin');
+    h.registry.refs.clear();
+    service = await h.open();
+    expect(h.logger.warnings()).toContain('Error restoring volume');
+    expect(h.registry.refCount('plugin')).toBe(0);
+    expect(names(await service.list(Filters.empty()))).toEqual([]);
+    await expect(service.get('remote')).rejects.toThrow(/^get remote: error while checking if volume "remote" exists in driver "plugin"/);
+    await h.close(service);
+    expect((await h.records()).map((r) => r.name)).toEqual(['remote']);
+
+    h.registry.register(plugin);
+    service = await h.open();
+    expect(names(await service.list(Filters.empty()))).toEqual(['remote']);
+    expect((await service.get('remote')).Labels).toEqual({ keep: 'me' });
+    await expect(service.remove('remote')).rejects.toThrow('remove remote: volume is in use - [ctr-1]');
+  });
+
+  it('drops the records of volumes their driver no longer has', async () => {
+    const local = new FakeDriver('local');
+    const h = await harness(backend, local);
+    let service = await h.open();
+    await service.create({ name: 'gone' });
+    await service.create({ name: 'kept' });
+    await h.close(service);
+    local.volumes.delete('gone');
+    h.registry.refs.clear();
+    service = await h.open();
+    expect(h.registry.refCount('local')).toBe(1);
+    await h.close(service);
+    expect((await h.records()).map((r) => r.name)).toEqual(['kept']);
+  });
+
+  it('undoes a create that was never acknowledged (a pending record)', async () => {
+    const local = new FakeDriver('local');
+    const plugin = new FakeDriver('plugin');
+    const h = await harness(backend, local, plugin);
+    const pending = (name: string, driver: string): VolumeRecordInput => ({ name, driver, labels: null, options: null });
+    await h.withMetadata(async (m) => {
+      await m.markPending(pending('crashed-after-driver', 'local'));
+      await m.markPending(pending('crashed-before-driver', 'local'));
+      await m.markPending(pending('driver-away', 'missing'));
+    });
+    await local.create('crashed-after-driver', undefined);
+
+    const service = await h.open();
+    expect(local.volumes.has('crashed-after-driver')).toBe(false);
+    expect(names(await service.list(Filters.empty()))).toEqual([]);
+    await expect(service.get('driver-away')).rejects.toThrow('get driver-away: no such volume');
+    expect(h.events.events).toEqual([]);
+    await h.close(service);
+    // The one whose driver is away is retried on the next start.
+    expect(await h.records()).toEqual([{ ...pending('driver-away', 'missing'), pending: true, refs: [] }]);
+  });
+});
+
+describe('create durability', () => {
+  it('does not acknowledge a create whose metadata commit fails, and leaves nothing behind', async () => {
+    class FailingPut extends MemoryMetadataStore {
+      override async put(): Promise<void> {
+        throw new Error('disk full');
+      }
+    }
+    const metadata = new FailingPut();
+    const h = await harness('memory', new FakeDriver('local'));
+    const service = await VolumesService.open({ root: h.root, drivers: h.registry, events: h.events, metadata });
+    await expect(service.create({ name: 'v' })).rejects.toThrow('create v: error setting volume metadata: disk full');
+    expect(h.registry.driver('local').volumes.size).toBe(0);
+    expect(h.registry.refCount('local')).toBe(0);
+    expect(h.events.events).toEqual([]);
+    expect((await metadata.get('v'))?.pending).toBe(true); // undone on the next start, if it came to that
+    await service.close();
+  });
+
+  it('writes the pending record before asking the driver', async () => {
+    const local = new FakeDriver('local');
+    const metadata = new MemoryMetadataStore();
+    let gate!: () => void;
+    local.createGate = new Promise((resolve) => (gate = resolve));
+    const h = await harness('memory', local);
+    const service = await VolumesService.open({ root: h.root, drivers: h.registry, metadata });
+    const creating = service.create({ name: 'v', labels: { a: 'b' } });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await metadata.get('v')).toMatchObject({ pending: true, driver: 'local', labels: { a: 'b' } });
+    gate();
+    await creating;
+    expect(await metadata.get('v')).toMatchObject({ pending: false });
+    await service.close();
+  });
+
+  it('adopts a volume found in a driver even without its own record', async () => {
+    const local = new FakeDriver('local');
+    const h = await harness('memory', local);
+    local.volumes.set('outside', new FakeVolume('outside', 'local'));
+    const service = await h.open();
+    await service.mount('outside', 'ref');
+    await h.close(service);
+    expect(await h.records()).toEqual([
+      { name: 'outside', driver: 'local', labels: null, options: null, pending: false, refs: ['ref'] },
+    ]);
+  });
+});

@@ -1,0 +1,504 @@
+import { BerthError, conflict } from '@berth/errdefs';
+import { KeyedLock } from '@berth/locker';
+import { findVolumes, type FindResult } from './find-volumes.js';
+import type { VolumeQuery } from './list-filters.js';
+import { getFromDriver, lookupVolume, scopeOf } from './lookup.js';
+import type { MetadataStore, StringMap } from './metadata-store.js';
+import { inUse, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
+import { restoreVolumes } from './restore.js';
+import { DEFAULT_DRIVER_NAME, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
+import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeEventSink, VolumeScope } from './types.js';
+
+export interface VolumeStoreDeps {
+  metadata: MetadataStore;
+  drivers: VolumeDriverRegistry;
+  events?: VolumeEventSink | undefined;
+  logger: Logger;
+  /** Deadline of one driver's `list` (ms). */
+  listTimeoutMs: number;
+}
+
+export interface StoreCreateOptions {
+  options?: StringMap | null | undefined;
+  labels?: StringMap | null | undefined;
+  /** Attach this reference atomically with the create (moby's `WithCreateReference`). */
+  reference?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface StoreGetOptions {
+  /** The driver the caller expects; a different stored driver is a conflict. */
+  driver?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface StoreRemoveOptions extends StoreGetOptions {
+  /** Purge the metadata even when the driver fails to remove the volume (`docker volume rm -f`). */
+  purgeOnError?: boolean | undefined;
+}
+
+/** A volume resolved through its driver, with its record's refs (moby's `getVolume` result). */
+interface Resolved extends StoredVolume {
+  readonly refs: readonly string[];
+}
+
+const copyMap = (map: Readonly<StringMap> | null | undefined): StringMap | null =>
+  map === null || map === undefined ? null : { ...map };
+
+
+/**
+ * moby's `VolumeStore`: binds volume names to drivers, keeps labels, options and references, and
+ * persists them through a `MetadataStore`. Every operation on a name holds that name's lock, so
+ * different volumes never wait for each other; `find` takes no lock at all.
+ */
+export class VolumeStore {
+  readonly #locks = new KeyedLock();
+  readonly #cache: Map<string, CacheEntry>;
+  readonly #metadata: MetadataStore;
+  readonly #drivers: VolumeDriverRegistry;
+  readonly #events: VolumeEventSink | undefined;
+  readonly #logger: Logger;
+  readonly #listTimeoutMs: number;
+
+  private constructor(deps: VolumeStoreDeps, cache: Map<string, CacheEntry>) {
+    this.#metadata = deps.metadata;
+    this.#drivers = deps.drivers;
+    this.#events = deps.events;
+    this.#logger = deps.logger;
+    this.#listTimeoutMs = deps.listTimeoutMs;
+    this.#cache = cache;
+  }
+
+  /** Restores the store from its metadata (see `restoreVolumes`). */
+  static async open(deps: VolumeStoreDeps, signal?: AbortSignal): Promise<VolumeStore> {
+    const cache = await restoreVolumes({ ...deps, signal });
+    return new VolumeStore(deps, cache);
+  }
+
+  /**
+   * Creates the volume, or returns the existing one when the name is already bound to the same
+   * (canonical) driver; `create` is emitted only for a newly registered volume. Errors read
+   * `create <name>: ...`.
+   */
+  async create(name: string, driverName: string, options: StoreCreateOptions = {}): Promise<StoredVolume> {
+    const { signal } = options;
+    return this.#locks.with(
+      name,
+      async () => {
+        try {
+          const entry = await this.#create(name, driverName, options);
+          if (options.reference !== undefined) await this.#addRef(name, entry, options.reference);
+          return snapshot(name, entry);
+        } catch (err) {
+          throw opError('create', name, err);
+        }
+      },
+      { signal },
+    );
+  }
+
+  /** The volume, looked up in its driver. Errors read `get <name>: ...`; a missing volume is `no such volume`. */
+  async get(name: string, options: StoreGetOptions = {}): Promise<StoredVolume> {
+    return this.#locks.with(name, async () => snapshot(name, await this.#get(name, options)), { signal: options.signal });
+  }
+
+  /**
+   * `get` that also adds `ref` to the volume's references (durably); `added` is false when the
+   * reference was already held (references are a set).
+   */
+  async reference(name: string, ref: string, options: StoreGetOptions = {}): Promise<{ volume: StoredVolume; added: boolean }> {
+    return this.#locks.with(
+      name,
+      async () => {
+        const entry = await this.#get(name, options);
+        let added: boolean;
+        try {
+          added = await this.#addRef(name, entry, ref);
+        } catch (err) {
+          throw opError('get', name, err);
+        }
+        return { volume: snapshot(name, entry), added };
+      },
+      { signal: options.signal },
+    );
+  }
+
+  /** Drops a reference (durably); unknown references are not an error. */
+  async release(name: string, ref: string, options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    await this.#locks.with(
+      name,
+      async () => {
+        const entry = this.#cache.get(name);
+        if (entry !== undefined && !entry.refs.has(ref)) return;
+        try {
+          await this.#metadata.removeRef(name, ref);
+        } catch (err) {
+          throw opError('release', name, wrapError(err, 'error removing volume metadata'));
+        }
+        entry?.refs.delete(ref);
+      },
+      { signal: options.signal },
+    );
+  }
+
+  /**
+   * Removes the volume from its driver and forgets it. Refuses while referenced
+   * (`remove <name>: volume is in use - [refs]`); `destroy` is emitted on success.
+   */
+  async remove(name: string, options: StoreRemoveOptions = {}): Promise<void> {
+    const { signal } = options;
+    await this.#locks.with(
+      name,
+      async () => {
+        const refs = await this.#refsOf(name);
+        if (refs.length > 0) throw opError('remove', name, inUse(), refs);
+
+        const resolved = await this.#resolve(name, options.driver ?? '', signal);
+        let driver: VolumeDriver;
+        try {
+          driver = await this.#drivers.getDriver(resolved.driverName, { signal });
+        } catch (err) {
+          throw opError('remove', resolved.driverName, err);
+        }
+
+        let failure: BerthError | undefined;
+        try {
+          await driver.remove(resolved.volume, { signal });
+        } catch (err) {
+          failure = opError('remove', name, err);
+        }
+        if (failure === undefined || options.purgeOnError === true) {
+          try {
+            await this.#purge(name);
+          } catch (err) {
+            failure ??= opError('remove', name, err);
+          }
+        }
+        if (failure !== undefined) throw failure;
+        this.#events?.logVolumeEvent(name, 'destroy', { driver: resolved.driverName });
+      },
+      { signal },
+    );
+  }
+
+  /**
+   * Volumes of every driver (or of `query.drivers`) that match `query`; see `findVolumes`. Takes no
+   * lock: a slow operation on one name never delays a list.
+   */
+  find(query: VolumeQuery = {}, options: { signal?: AbortSignal | undefined } = {}): Promise<FindResult> {
+    return findVolumes(
+      { drivers: this.#drivers, cache: this.#cache, logger: this.#logger, listTimeoutMs: this.#listTimeoutMs },
+      query,
+      options.signal,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#metadata.close();
+  }
+
+  async #get(name: string, { driver = '', signal }: StoreGetOptions): Promise<CacheEntry> {
+    try {
+      const resolved = await this.#resolve(name, driver, signal);
+      if (driver !== '' && resolved.driverName !== driver) {
+        throw conflict('found volume driver does not match passed in driver');
+      }
+      return await this.#remember(resolved, signal);
+    } catch (err) {
+      throw opError('get', name, err);
+    }
+  }
+
+  async #create(name: string, driverName: string, options: StoreCreateOptions): Promise<CacheEntry> {
+    const { signal } = options;
+    const existing = await this.#checkConflict(name, driverName, signal);
+    if (existing !== undefined) return existing;
+
+    if (driverName === '') {
+      // A name without a driver may already exist in any driver (moby probes them all).
+      let probed: Resolved | undefined;
+      try {
+        probed = await this.#resolve(name, '', signal);
+      } catch {
+        signal?.throwIfAborted();
+      }
+      if (probed !== undefined) return this.#remember(probed, signal);
+    }
+
+    const requested = driverName === '' ? DEFAULT_DRIVER_NAME : driverName;
+    const driver = await this.#drivers.createDriver(requested, { signal });
+    try {
+      return await this.#register(name, driver, requested, options);
+    } catch (err) {
+      await this.#releaseDriver(requested, name);
+      throw err;
+    }
+  }
+
+  /**
+   * Binds `name` to `driver`, creating the volume in the driver unless it already has it. The
+   * pending record written first lets restore undo a driver create whose commit never happened.
+   */
+  async #register(name: string, driver: VolumeDriver, driverRef: string, options: StoreCreateOptions): Promise<CacheEntry> {
+    const { signal } = options;
+    const record = { name, driver: driver.name, labels: copyMap(options.labels), options: copyMap(options.options) };
+    // References persisted for this binding (its driver was away at start) outlive the re-create.
+    const previous = await this.#metadata.get(name);
+    const refs = previous !== undefined && !previous.pending && previous.driver === driver.name ? previous.refs : [];
+
+    let volume: Volume | undefined;
+    try {
+      volume = await driver.get(name, { signal });
+    } catch {
+      signal?.throwIfAborted();
+    }
+    let createdHere = false;
+    if (volume === undefined) {
+      try {
+        await this.#metadata.markPending(record);
+      } catch (err) {
+        throw wrapError(err, 'error setting volume metadata');
+      }
+      try {
+        volume = await driver.create(name, record.options ?? undefined, { signal });
+      } catch (err) {
+        await this.#forgetRecord(name);
+        throw err;
+      }
+      createdHere = true;
+    }
+
+    try {
+      await this.#metadata.put(record, refs);
+    } catch (err) {
+      if (createdHere) await this.#undoDriverCreate(driver, volume);
+      throw wrapError(err, 'error setting volume metadata');
+    }
+
+    const entry: CacheEntry = {
+      volume,
+      driverName: volume.driverName,
+      scope: await scopeOf(driver, signal),
+      labels: record.labels,
+      options: record.options,
+      refs: new Set(refs),
+      driverRef,
+    };
+    this.#cache.set(name, entry);
+    this.#events?.logVolumeEvent(name, 'create', { driver: volume.driverName });
+    return entry;
+  }
+
+  /**
+   * moby's `checkConflict`: the cached binding of `name`, if it is still valid for `driverName`.
+   * A stale binding (gone from its driver) is purged, unless references still point at it.
+   */
+  async #checkConflict(name: string, driverName: string, signal: AbortSignal | undefined): Promise<CacheEntry | undefined> {
+    const entry = this.#cache.get(name);
+    if (entry === undefined) return undefined;
+
+    let conflicting = false;
+    if (driverName !== '') {
+      // Canonical name, so that `plugin` and `plugin:latest` are the same driver.
+      const driver = await this.#drivers.getDriver(driverName, { signal });
+      conflicting = entry.driverName !== driver.name;
+    }
+
+    let found: Volume | undefined;
+    try {
+      found = await lookupVolume(this.#drivers, entry.driverName, name, this.#logger, signal);
+    } catch (err) {
+      signal?.throwIfAborted();
+      throw nameConflict(
+        `found reference to volume '${name}' in driver '${entry.driverName}', but got an error while checking the driver: ${messageOf(err)}`,
+      );
+    }
+    if (found !== undefined) {
+      if (conflicting) throw nameConflict(`driver '${entry.driverName}' already has volume '${name}'`);
+      entry.volume = found;
+      return entry;
+    }
+    if (entry.refs.size > 0) {
+      throw nameConflict(
+        `found references to volume '${name}' in driver '${entry.driverName}' but the volume was not found in the driver -- you may need to remove containers referencing this volume or force remove the volume to re-create it`,
+      );
+    }
+    await this.#purge(name);
+    return undefined;
+  }
+
+  /**
+   * moby's `getVolume`: asks the stored driver (the record's, else the cached binding's, else the
+   * one passed in); without any, probes every driver and records the first that has the volume.
+   * A volume its driver no longer has is purged. Pending records are creates in flight: not volumes.
+   */
+  async #resolve(name: string, driverName: string, signal: AbortSignal | undefined): Promise<Resolved> {
+    const record = await this.#metadata.get(name);
+    const meta = record !== undefined && !record.pending ? record : undefined;
+    let stored = meta?.driver ?? '';
+    if (driverName !== '') {
+      if (stored === '') stored = driverName;
+      if (driverName !== stored) throw conflict('provided volume driver does not match stored driver');
+    }
+    if (stored === '') stored = this.#cache.get(name)?.driverName ?? '';
+
+    if (stored !== '') {
+      const volume = await lookupVolume(this.#drivers, stored, name, this.#logger, signal);
+      if (volume === undefined) {
+        await this.#purgeQuietly(name);
+        throw noSuchVolume();
+      }
+      if (meta === undefined) await this.#recordDiscovered(name, volume.driverName);
+      return {
+        name,
+        driverName: volume.driverName,
+        scope: await this.#scopeOfDriver(stored, signal),
+        labels: meta?.labels ?? null,
+        options: meta?.options ?? null,
+        volume,
+        refs: meta?.refs ?? [],
+      };
+    }
+
+    this.#logger.debug('Probing all drivers for volume', { volume: name });
+    for (const driver of await this.#drivers.getAllDrivers({ signal })) {
+      signal?.throwIfAborted();
+      let volume: Volume | undefined;
+      try {
+        volume = await getFromDriver(driver, name, this.#logger, signal);
+      } catch {
+        continue;
+      }
+      if (volume === undefined) continue;
+      await this.#recordDiscovered(name, volume.driverName);
+      const scope = await scopeOf(driver, signal);
+      return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [] };
+    }
+    throw noSuchVolume();
+  }
+
+  /** Records the driver of a volume found without a record, so that its references can be persisted. */
+  async #recordDiscovered(name: string, driverName: string): Promise<void> {
+    try {
+      await this.#metadata.put({ name, driver: driverName, labels: null, options: null });
+    } catch (err) {
+      throw wrapError(err, 'error setting volume metadata');
+    }
+  }
+
+  /**
+   * Caches a resolved volume (moby's `setNamed`). A name cached for the first time acquires one
+   * reference on its driver, released again by `#purge`.
+   */
+  async #remember(resolved: Resolved, signal: AbortSignal | undefined): Promise<CacheEntry> {
+    const { name } = resolved;
+    const cached = this.#cache.get(name);
+    if (cached !== undefined && cached.driverName === resolved.driverName) {
+      cached.volume = resolved.volume;
+      cached.scope = resolved.scope;
+      return cached;
+    }
+    if (cached?.driverRef !== undefined) await this.#releaseDriver(cached.driverRef, name);
+
+    let driverRef: string | undefined;
+    try {
+      await this.#drivers.createDriver(resolved.driverName, { signal });
+      driverRef = resolved.driverName;
+    } catch (err) {
+      this.#logger.warn('Error acquiring reference to volume driver', {
+        driver: resolved.driverName,
+        volume: name,
+        error: String(err),
+      });
+    }
+    const entry: CacheEntry = {
+      volume: resolved.volume,
+      driverName: resolved.driverName,
+      scope: resolved.scope,
+      labels: copyMap(resolved.labels),
+      options: copyMap(resolved.options),
+      refs: new Set(cached?.refs ?? resolved.refs),
+      driverRef,
+    };
+    this.#cache.set(name, entry);
+    return entry;
+  }
+
+  /** Persists first, so a reference is never reported held before it is on disk. */
+  async #addRef(name: string, entry: CacheEntry, ref: string): Promise<boolean> {
+    if (entry.refs.has(ref)) return false;
+    try {
+      await this.#metadata.addRef(name, ref);
+    } catch (err) {
+      throw wrapError(err, 'error setting volume metadata');
+    }
+    entry.refs.add(ref);
+    return true;
+  }
+
+  async #refsOf(name: string): Promise<string[]> {
+    const entry = this.#cache.get(name);
+    if (entry !== undefined) return [...entry.refs].sort();
+    // Not cached (e.g. its driver was away at start): the persisted refs still count.
+    const record = await this.#metadata.get(name);
+    return record === undefined || record.pending ? [] : [...record.refs].sort();
+  }
+
+  /** Forgets a volume: releases its driver reference, drops the cache entry, deletes the record durably. */
+  async #purge(name: string): Promise<void> {
+    const entry = this.#cache.get(name);
+    this.#cache.delete(name);
+    if (entry?.driverRef !== undefined) await this.#releaseDriver(entry.driverRef, name);
+    try {
+      await this.#metadata.delete([name]);
+    } catch (err) {
+      throw wrapError(err, 'error removing volume metadata');
+    }
+  }
+
+  async #purgeQuietly(name: string): Promise<void> {
+    try {
+      await this.#purge(name);
+    } catch (err) {
+      this.#logger.error('Error removing volume metadata', { volume: name, error: String(err) });
+    }
+  }
+
+  async #forgetRecord(name: string): Promise<void> {
+    try {
+      await this.#metadata.delete([name]);
+    } catch (err) {
+      // Left pending: the next start undoes it.
+      this.#logger.warn('Error removing pending volume metadata', { volume: name, error: String(err) });
+    }
+  }
+
+  async #undoDriverCreate(driver: VolumeDriver, volume: Volume): Promise<void> {
+    try {
+      await driver.remove(volume);
+    } catch (err) {
+      // Left pending: the next start undoes it.
+      this.#logger.warn('Error removing volume whose metadata could not be written', {
+        driver: driver.name,
+        volume: volume.name,
+        error: String(err),
+      });
+    }
+  }
+
+  async #releaseDriver(driverName: string, volume: string): Promise<void> {
+    try {
+      await this.#drivers.releaseDriver(driverName);
+    } catch (err) {
+      this.#logger.error('Error releasing reference to volume driver', { driver: driverName, volume, error: String(err) });
+    }
+  }
+
+  async #scopeOfDriver(driverName: string, signal: AbortSignal | undefined): Promise<VolumeScope> {
+    try {
+      return await scopeOf(await this.#drivers.getDriver(driverName, { signal }), signal);
+    } catch {
+      return 'local';
+    }
+  }
+}

@@ -1,0 +1,276 @@
+import { join } from 'node:path';
+import { BerthError, conflict, unavailable } from '@berth/errdefs';
+import type { Filters } from '@berth/filters';
+import { resolvePath, toVolumeInfo } from './convert.js';
+import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
+import type { MetadataStore, StringMap } from './metadata-store.js';
+import { noopLogger } from './noop-logger.js';
+import { isNotExist, opError } from './op-error.js';
+import { pruneVolumes } from './prune.js';
+import { generateVolumeName } from './random-name.js';
+import { METADATA_FILE_NAME, SqliteMetadataStore } from './sqlite-metadata-store.js';
+import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
+import type {
+  ListResult,
+  Logger,
+  PruneReport,
+  VolumeDriverRegistry,
+  VolumeEventSink,
+  VolumeInfo,
+} from './types.js';
+import { VolumeStore } from './volume-store.js';
+
+export const DEFAULT_LIST_TIMEOUT_MS = 2000;
+
+export interface VolumesServiceOptions {
+  /** The data-root; the metadata database lives at `<root>/volumes/metadata.sqlite`. */
+  root: string;
+  drivers: VolumeDriverRegistry;
+  events?: VolumeEventSink | undefined;
+  logger?: Logger | undefined;
+  signal?: AbortSignal | undefined;
+  /** Another metadata backend instead of the SQLite file under `root`; the service closes it. */
+  metadata?: MetadataStore | undefined;
+  /** Deadline of one driver's `list` in `list` and `prune` (default 2000 ms). */
+  listTimeoutMs?: number | undefined;
+}
+
+export interface CreateVolumeRequest {
+  /** Empty or absent: an anonymous volume (random name, `local` driver, anonymous label). */
+  name?: string | undefined;
+  /** Empty or absent: the driver that already has a volume of that name, else `local`. */
+  driver?: string | undefined;
+  driverOpts?: StringMap | null | undefined;
+  labels?: StringMap | null | undefined;
+}
+
+export interface SignalOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface GetVolumeOptions extends SignalOptions {
+  /** Fill `Status` from the driver. */
+  resolveStatus?: boolean | undefined;
+  /** The driver the caller expects; another stored driver is a conflict (moby's `WithGetDriver`). */
+  driver?: string | undefined;
+}
+
+export interface RemoveVolumeOptions extends SignalOptions {
+  /** A missing volume is a success, and metadata is purged even when the driver fails. Never overrides "in use". */
+  force?: boolean | undefined;
+}
+
+/** The path of the metadata database under a data-root. */
+export function metadataPath(root: string): string {
+  return join(root, 'volumes', METADATA_FILE_NAME);
+}
+
+/**
+ * moby's `VolumesService`: the API-facing volume operations over the volume store. Errors are
+ * `BerthError`s with moby's texts; their kind decides the HTTP status in the daemon.
+ */
+export class VolumesService {
+  readonly #store: VolumeStore;
+  readonly #drivers: VolumeDriverRegistry;
+  readonly #events: VolumeEventSink | undefined;
+  readonly #logger: Logger;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #pruneRunning = false;
+  #closed = false;
+
+  private constructor(store: VolumeStore, options: VolumesServiceOptions, logger: Logger) {
+    this.#store = store;
+    this.#drivers = options.drivers;
+    this.#events = options.events;
+    this.#logger = logger;
+  }
+
+  /** Opens the metadata store and restores every recorded volume (see README, "Restore"). */
+  static async open(options: VolumesServiceOptions): Promise<VolumesService> {
+    options.signal?.throwIfAborted();
+    const logger = options.logger ?? noopLogger;
+    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root)));
+    try {
+      const store = await VolumeStore.open(
+        {
+          metadata,
+          drivers: options.drivers,
+          events: options.events,
+          logger,
+          listTimeoutMs: options.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS,
+        },
+        options.signal,
+      );
+      return new VolumesService(store, options, logger);
+    } catch (err) {
+      await metadata.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Creates a volume (idempotent for the same name and driver). The result has no `Status`. */
+  create(request: CreateVolumeRequest, options: SignalOptions = {}): Promise<VolumeInfo> {
+    return this.#run(async () => {
+      const { signal } = options;
+      let name = request.name ?? '';
+      let driver = request.driver ?? '';
+      let labels = request.labels ?? null;
+      if (name === '') {
+        name = generateVolumeName();
+        if (driver === '') driver = DEFAULT_DRIVER_NAME;
+        labels = { ...labels, [ANONYMOUS_LABEL]: '' };
+        this.#logger.debug('Creating anonymous volume', { volume: name, driver });
+      }
+      const v = await this.#store.create(name, driver, { options: request.driverOpts ?? null, labels, signal });
+      return toVolumeInfo(v, { mountpoint: await resolvePath(v, signal), signal });
+    });
+  }
+
+  /** `get <name>: no such volume` (not-found) when there is no such volume. */
+  get(name: string, options: GetVolumeOptions = {}): Promise<VolumeInfo> {
+    return this.#run(async () => {
+      const { signal } = options;
+      const v = await this.#store.get(name, { driver: options.driver, signal });
+      return toVolumeInfo(v, { mountpoint: await resolvePath(v, signal), status: options.resolveStatus, signal });
+    });
+  }
+
+  /**
+   * Volumes matching `filters` (`dangling`, `name`, `driver`, `label`). Mountpoints are the cached
+   * ones (no driver `Path` calls). A driver that fails or exceeds the list deadline is named in
+   * `warnings` and its known volumes are listed from the cache.
+   */
+  list(filters: Filters, options: SignalOptions = {}): Promise<ListResult> {
+    return this.#run(async () => {
+      const { signal } = options;
+      const { volumes, warnings } = await this.#store.find(listQuery(filters), { signal });
+      const infos = await Promise.all(volumes.map((v) => toVolumeInfo(v, { mountpoint: v.volume.cachedPath(), signal })));
+      return { volumes: infos, warnings };
+    });
+  }
+
+  /**
+   * Removes a volume. Missing: `get <name>: no such volume` unless `force`. Referenced:
+   * `remove <name>: volume is in use - [refs]`, with or without `force`.
+   */
+  remove(name: string, options: RemoveVolumeOptions = {}): Promise<void> {
+    return this.#run(async () => {
+      const { signal } = options;
+      const force = options.force === true;
+      let driver: string;
+      try {
+        driver = (await this.#store.get(name, { signal })).driverName;
+      } catch (err) {
+        if (force && isNotExist(err)) return;
+        throw err;
+      }
+      try {
+        await this.#store.remove(name, { driver, purgeOnError: force, signal });
+      } catch (err) {
+        // Gone from its driver between the two steps: removed all the same.
+        if (isNotExist(err)) return;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Removes unused local volumes without driver options that match `filters` (`label`, `label!`,
+   * `all`); only anonymous ones unless `all` is true. One prune at a time. The daemon adds
+   * `all=true` itself for API < 1.42.
+   */
+  prune(filters: Filters, options: SignalOptions = {}): Promise<PruneReport> {
+    return this.#run(async () => {
+      if (this.#pruneRunning) throw conflict('a prune operation is already running');
+      this.#pruneRunning = true;
+      try {
+        return await pruneVolumes(filters, {
+          store: this.#store,
+          events: this.#events,
+          logger: this.#logger,
+          signal: options.signal,
+        });
+      } finally {
+        this.#pruneRunning = false;
+      }
+    });
+  }
+
+  /**
+   * Mounts the volume for `ref` and returns the mountpoint. The reference is persisted before the
+   * driver is asked, so the volume counts as in use from then on, across restarts, until `unmount`
+   * or `release`; a failed mount drops a reference it added and is never followed by an unmount.
+   * Emits `mount` with `{driver, ref}`.
+   */
+  mount(name: string, ref: string, options: SignalOptions = {}): Promise<string> {
+    return this.#run(async () => {
+      const { signal } = options;
+      const { volume: v, added } = await this.#store.reference(name, ref, { signal });
+      let mountpoint: string;
+      try {
+        mountpoint = await v.volume.mount(ref, { signal });
+      } catch (err) {
+        if (added) await this.#releaseQuietly(name, ref);
+        throw opError('mount', name, err);
+      }
+      this.#events?.logVolumeEvent(name, 'mount', { driver: v.driverName, ref });
+      return mountpoint;
+    });
+  }
+
+  /**
+   * Unmounts the volume for `ref`, then drops the reference. A failed unmount keeps it (the volume
+   * may still be mounted). Emits `unmount` with `{driver, ref}`.
+   */
+  unmount(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
+    return this.#run(async () => {
+      const { signal } = options;
+      const v = await this.#store.get(name, { signal });
+      try {
+        await v.volume.unmount(ref, { signal });
+      } catch (err) {
+        throw opError('unmount', name, err);
+      }
+      await this.#store.release(name, ref, { signal });
+      this.#events?.logVolumeEvent(name, 'unmount', { driver: v.driverName, ref });
+    });
+  }
+
+  /** Drops a reference without unmounting (moby's `Release`); an unknown reference is not an error. */
+  release(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
+    return this.#run(() => this.#store.release(name, ref, options));
+  }
+
+  /** Sorted names of the registered volume drivers (`docker info`). */
+  getDriverList(): string[] {
+    return this.#drivers.getDriverList();
+  }
+
+  /** Waits for operations in flight, then closes the metadata store. Later calls fail as `unavailable`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#inflight]);
+    await this.#store.close();
+  }
+
+  /** Tracks the operation for `close()`, and makes whatever it throws a `BerthError` (aborts become `canceled`). */
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(unavailable('volume service is closed'));
+    const promise = operation().catch((err: unknown) => {
+      throw BerthError.from(err);
+    });
+    this.#inflight.add(promise);
+    const settle = (): void => void this.#inflight.delete(promise);
+    promise.then(settle, settle);
+    return promise;
+  }
+
+  async #releaseQuietly(name: string, ref: string): Promise<void> {
+    try {
+      await this.#store.release(name, ref);
+    } catch (err) {
+      this.#logger.error('Error releasing volume reference after a failed mount', { volume: name, ref, error: String(err) });
+    }
+  }
+}
