@@ -54,3 +54,10 @@ export async function runScript(project: string, source: string): Promise<string
   const { stdout } = await run(process.execPath, [file], { cwd: project });
   return stdout.trim();
 }
+
+export async function hasBinary(name: string): Promise<boolean> {
+  return run('sh', ['-c', `command -v ${name}`]).then(
+    () => true,
+    () => false,
+  );
+}

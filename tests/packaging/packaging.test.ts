@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { installPacked, runScript } from './pack.js';
+import { hasBinary, installPacked, runScript } from './pack.js';
 
 // Each library package must work for someone who installs only it from npm.
 describe('packages installed alone with plain npm', () => {
@@ -73,4 +73,71 @@ console.log(JSON.stringify({ labels: v.Labels, inUse, listed, db: existsSync(pat
       db: true,
     });
   });
+
+  it('@berth/plugin-store finds and calls a legacy plugin on a unix socket', async () => {
+    const project = await installPacked('plugin-store');
+    const out = await runScript(
+      project,
+      `
+import { PluginStore } from '@berth/plugin-store';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+const dir = await mkdtemp(path.join(tmpdir(), 'ps-'));
+const calls = [];
+const server = createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    calls.push(req.url);
+    res.setHeader('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
+    if (req.url === '/Plugin.Activate') return res.end(JSON.stringify({ Implements: ['VolumeDriver'] }));
+    res.end(JSON.stringify({ Volumes: [{ Name: 'remote1', Mountpoint: '/x' }] }));
+  });
 });
+await new Promise((r) => server.listen(path.join(dir, 'fake.sock'), r));
+const store = new PluginStore({ legacy: { dirs: { socketDirs: [dir], specDirs: [] }, discoveryGraceMs: 0 } });
+const plugin = await store.get('fake', 'VolumeDriver', 'lookup');
+const answer = await plugin.client().call('VolumeDriver.List', {}, { timeoutMs: 5000 });
+let missing = ''; await store.get('nosuch', 'VolumeDriver', 'lookup').catch((e) => { missing = e.kind + ': ' + e.message; });
+store.close(); server.close();
+console.log(JSON.stringify({ name: plugin.name, v1: plugin.isV1(), answer, calls, missing }));
+`,
+    );
+    expect(JSON.parse(out)).toEqual({
+      name: 'fake',
+      v1: true,
+      answer: { Volumes: [{ Name: 'remote1', Mountpoint: '/x' }] },
+      calls: ['/Plugin.Activate', '/VolumeDriver.List'],
+      missing: 'not-found: plugin "nosuch" not found',
+    });
+  });
+
+  it('@berth/plugin-executor-containerd starts a private containerd and talks to it', async () => {
+    if (!(await hasBinary('containerd'))) {
+      if (process.env.CI) throw new Error('containerd is not installed (scripts/test-all.sh installs it)');
+      console.log('skipping: containerd is not installed');
+      return;
+    }
+    const project = await installPacked('plugin-executor-containerd');
+    const out = await runScript(
+      project,
+      `
+import { startContainerd, ContainerdClient } from '@berth/plugin-executor-containerd';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+const dir = await mkdtemp(path.join(tmpdir(), 'ctd-'));
+const ctd = await startContainerd({ dir });
+const client = new ContainerdClient({ address: ctd.address });
+const version = await client.version();
+let missing = ''; await client.getContainer('nosuch').catch((e) => { missing = e.kind; });
+client.close(); await ctd.stop();
+console.log(JSON.stringify({ hasVersion: typeof version.version === 'string' && version.version.length > 0, missing }));
+`,
+    );
+    expect(JSON.parse(out)).toEqual({ hasVersion: true, missing: 'not-found' });
+  });
+});
+
