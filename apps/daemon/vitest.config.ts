@@ -5,5 +5,6 @@ const conditions = ['@berth/source', 'node', 'import', 'default'];
 export default defineProject({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
-  test: { name: 'daemon' },
+  // Integration tests start real daemons and run the docker CLI: allow for a loaded machine.
+  test: { name: 'daemon', testTimeout: 30_000, hookTimeout: 30_000 },
 });

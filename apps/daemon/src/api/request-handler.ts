@@ -1,0 +1,107 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { invalidParameter } from '@berth/errdefs';
+import type { Logger } from '../logger.js';
+import { BERTH_VERSION, MAX_API_VERSION, MIN_API_VERSION } from '../version.js';
+import { versionGreaterThan, versionLessThan } from './api-version.js';
+import type { RequestContext } from './context.js';
+import { Form, unescapePath } from './form.js';
+import { statusOf } from './http-status.js';
+import { BodyTooLargeError } from './read-json.js';
+import { writeJson, writeText } from './respond.js';
+import { Router, type Route, type RouteMatch } from './router.js';
+
+export interface RequestHandlerOptions {
+  routes: readonly Route[];
+  logger: Logger;
+  /** Aborted when the daemon stops serving. */
+  shutdown: AbortSignal;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/**
+ * moby's API server around the routes: mux matching, the version middleware (headers, too
+ * old / too new), per-route minimum versions, and errors written as `{"message": ...}` with the
+ * status of their kind. Nothing a handler throws takes the daemon down: an unexpected error is a
+ * 500 and is logged.
+ */
+export function createRequestHandler(options: RequestHandlerOptions): RequestHandler {
+  const router = new Router(options.routes);
+  const logger = options.logger;
+
+  return async (req, res) => {
+    const method = req.method ?? 'GET';
+    const rawUrl = req.url ?? '/';
+    // moby's debug middleware line, so that a client's requests can be followed.
+    logger.debug(`Calling ${method} ${rawUrl}`);
+    const q = rawUrl.indexOf('?');
+    const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    let match: RouteMatch | undefined;
+    try {
+      match = router.match(method, unescapePath(rawPath));
+    } catch (err) {
+      writeError(res, invalidParameter((err as Error).message), undefined);
+      return;
+    }
+    if (match === undefined) {
+      writeJson(res, 404, { message: 'page not found' });
+      return;
+    }
+
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort(new Error('client disconnected'));
+    });
+    let form: Form | undefined;
+    const apiVersion = match.version ?? MAX_API_VERSION;
+    const ctx: RequestContext = {
+      req,
+      res,
+      params: match.params,
+      apiVersion,
+      form: () => (form ??= Form.parse(q < 0 ? '' : rawUrl.slice(q + 1))),
+      signal: controller.signal,
+      shutdown: options.shutdown,
+      logger,
+    };
+
+    try {
+      res.setHeader('Server', `Docker/${BERTH_VERSION} (linux)`);
+      res.setHeader('Api-Version', MAX_API_VERSION);
+      res.setHeader('Ostype', 'linux');
+      if (versionLessThan(apiVersion, MIN_API_VERSION)) {
+        throw invalidParameter(
+          `client version ${apiVersion} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+        );
+      }
+      if (versionGreaterThan(apiVersion, MAX_API_VERSION)) {
+        throw invalidParameter(`client version ${apiVersion} is too new. Maximum supported API version is ${MAX_API_VERSION}`);
+      }
+      res.setHeader('Docker-Experimental', 'false');
+      const { route } = match;
+      if (route.minVersion !== undefined && versionLessThan(apiVersion, route.minVersion)) {
+        throw invalidParameter(`${route.method} ${route.path} requires minimum API version ${route.minVersion}`);
+      }
+      await route.handler(ctx);
+    } catch (err) {
+      const status = statusOf(err);
+      if (status >= 500) logger.error(`Handler for ${method} ${rawPath} returned error`, { error: err });
+      if (res.headersSent) {
+        // A streaming response cannot carry an error status any more: cut it off.
+        res.destroy();
+        return;
+      }
+      // The unread rest of an oversized body must not be parsed as the next request.
+      if (err instanceof BodyTooLargeError) res.setHeader('Connection', 'close');
+      writeError(res, err, match.version);
+    }
+  };
+}
+
+/** API versions before 1.24 get errors in plain text, as moby still does for them. */
+function writeError(res: ServerResponse, err: unknown, pathVersion: string | undefined): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const status = statusOf(err);
+  if (pathVersion !== undefined && versionLessThan(pathVersion, '1.24')) writeText(res, status, message);
+  else writeJson(res, status, { message });
+}

@@ -1,0 +1,32 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * JSON as Go's encoder writes it for moby's `WriteJSON` (HTML escaping off): one line, newline
+ * terminated, U+2028/U+2029 escaped.
+ */
+export function goJson(value: unknown): string {
+  return `${JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)}\n`;
+}
+
+export function writeJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = goJson(value);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** A status with no body (204, or 200 for moby's empty answers). */
+export function writeEmpty(res: ServerResponse, status: number): void {
+  res.writeHead(status, status === 204 || status === 304 ? {} : { 'Content-Length': 0 });
+  res.end();
+}
+
+/** Go's `http.Error`: plain text, newline terminated. */
+export function writeText(res: ServerResponse, status: number, text: string): void {
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}

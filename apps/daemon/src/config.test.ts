@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine, type ConfigEnvironment, type DaemonConfig } from './config.js';
+
+function env(over: Partial<ConfigEnvironment> & { files?: Record<string, string> } = {}): Partial<ConfigEnvironment> {
+  const files = over.files ?? {};
+  return {
+    uid: 0,
+    env: {},
+    homedir: '/home/u',
+    cwd: '/work',
+    readFile: (path) => files[path],
+    groupExists: () => false,
+    ...over,
+  };
+}
+
+function config(argv: string[], environment: Partial<ConfigEnvironment> = env()): DaemonConfig {
+  const command = parseCommandLine(argv, environment);
+  if (command.kind !== 'run') throw new Error(`expected a run command, got ${command.kind}`);
+  return command.config;
+}
+
+const failure = (argv: string[], environment: Partial<ConfigEnvironment> = env()): string => {
+  try {
+    parseCommandLine(argv, environment);
+  } catch (err) {
+    expect((err as Error).name).toBe('ConfigError');
+    return (err as Error).message;
+  }
+  throw new Error('no error');
+};
+
+describe('defaults', () => {
+  it('uses the system paths as root', () => {
+    expect(config([])).toEqual({
+      dataRoot: '/var/lib/berth',
+      execRoot: '/run/berth',
+      hosts: ['/run/berth/berth.sock'],
+      group: undefined,
+      pidfile: '/run/berth/berthd.pid',
+      logLevel: 'info',
+      logFormat: 'text',
+      configFile: undefined,
+    });
+  });
+
+  it('uses XDG directories, else the home directory, when not root', () => {
+    const xdg = config([], env({ uid: 1000, env: { XDG_DATA_HOME: '/x/data', XDG_RUNTIME_DIR: '/run/user/1000' } }));
+    expect(xdg).toMatchObject({ dataRoot: '/x/data/berth', execRoot: '/run/user/1000/berth', hosts: ['/run/user/1000/berth/berth.sock'] });
+    const home = config([], env({ uid: 1000 }));
+    expect(home).toMatchObject({
+      dataRoot: '/home/u/.local/share/berth',
+      execRoot: '/home/u/.local/share/berth/run',
+      pidfile: '/home/u/.local/share/berth/run/berthd.pid',
+    });
+    expect(config(['--data-root', 'd'], env({ uid: 1000 })).execRoot).toBe('/work/d/run');
+  });
+
+  it('uses the docker group for the socket only when it exists', () => {
+    expect(config([], env({ groupExists: (g) => g === 'docker' })).group).toBe('docker');
+    expect(config(['-G', 'staff'], env({ groupExists: () => true })).group).toBe('staff');
+  });
+});
+
+describe('flags', () => {
+  it('reads every flag, resolving relative paths', () => {
+    const c = config(['--data-root', 'data', '--exec-root=/e', '-H', 'unix://s1.sock', '--host', 'unix:///abs.sock', '--pidfile', 'p.pid', '--log-level', 'WARN', '--log-format', 'json']);
+    expect(c).toMatchObject({ dataRoot: '/work/data', execRoot: '/e', hosts: ['/work/s1.sock', '/abs.sock'], pidfile: '/work/p.pid', logLevel: 'warn', logFormat: 'json' });
+    expect(config(['-D', '--log-level', 'error']).logLevel).toBe('debug');
+    expect(config(['-H', 'unix://']).hosts).toEqual(['/run/berth/berth.sock']);
+  });
+
+  it('answers --help and --version', () => {
+    expect(parseCommandLine(['--help'], env())).toEqual({ kind: 'help' });
+    expect(parseCommandLine(['-v'], env())).toEqual({ kind: 'version' });
+  });
+
+  it('refuses bad flags and values with clear texts', () => {
+    expect(failure(['--nope'])).toBe("unknown flag: --nope\nSee 'berthd --help'.");
+    expect(failure(['--data-root'])).toBe("flag needs an argument: --data-root\nSee 'berthd --help'.");
+    expect(failure(['extra'])).toBe(`"berthd" accepts no arguments.\nSee 'berthd --help'.`);
+    expect(failure(['-H', 'tcp://0.0.0.0:2375'])).toBe(
+      'unsupported host "tcp://0.0.0.0:2375": berthd serves the API on unix sockets only (unix:///path/to/socket)',
+    );
+    expect(failure(['--log-level', 'loud'])).toBe('invalid logging level: loud');
+    expect(failure(['--log-format', 'xml'])).toBe('unknown log format: xml');
+  });
+});
+
+describe('daemon.json', () => {
+  const file = '/etc/berth/daemon.json';
+
+  it('is read from the default path only when it exists', () => {
+    const c = config([], env({ files: { [file]: '{"data-root":"/srv/berth","hosts":["unix:///s.sock"],"log-level":"debug","debug":false}' } }));
+    expect(c).toMatchObject({ dataRoot: '/srv/berth', hosts: ['/s.sock'], logLevel: 'debug', configFile: file });
+    expect(config([], env({ files: { [file]: '  \n' } })).configFile).toBe(file);
+    expect(config([], env({ files: { [file]: 'null' } })).dataRoot).toBe('/var/lib/berth');
+  });
+
+  it('must exist when given with --config-file', () => {
+    expect(failure(['--config-file', '/x.json'])).toBe(
+      'unable to configure the Docker daemon with file /x.json: open /x.json: no such file or directory',
+    );
+    expect(config(['--config-file', '/x.json'], env({ files: { '/x.json': '{"group":"g"}' } })).group).toBe('g');
+  });
+
+  it('refuses unknown keys, keys also given as flags, bad JSON and bad types as dockerd', () => {
+    const withFile = (text: string): Partial<ConfigEnvironment> => env({ files: { [file]: text } });
+    const prefix = `unable to configure the Docker daemon with file ${file}: `;
+    expect(failure([], withFile('{"_comment":"x","bogus":1,"data-root":"/d"}'))).toBe(
+      `${prefix}the following directives don't match any configuration option: _comment, bogus`,
+    );
+    expect(failure(['--data-root', '/flag', '-H', 'unix:///f.sock'], withFile('{"data-root":"/file","hosts":["unix:///a.sock","unix:///b.sock"]}'))).toBe(
+      `${prefix}the following directives are specified both as a flag and in the configuration file: data-root: (from flag: /flag, from file: /file), hosts: (from flag: [unix:///f.sock], from file: [unix:///a.sock unix:///b.sock])`,
+    );
+    expect(failure([], withFile('{"data-root":}'))).toBe(`${prefix}invalid character '}' looking for beginning of value`);
+    expect(failure([], withFile('{"data-root":"/d"} {}'))).toBe(`${prefix}invalid character '{' after top-level value`);
+    expect(failure([], withFile('[]'))).toBe(`${prefix}json: cannot unmarshal array into Go value of type map[string]interface {}`);
+    expect(failure([], withFile('{"hosts":"unix:///s.sock"}'))).toBe(
+      `${prefix}json: cannot unmarshal string into Go struct field Config.hosts of type []string`,
+    );
+    expect(failure([], withFile('{"log-level":"loud"}'))).toBe(
+      `${prefix}merged configuration validation from file and command line flags failed: invalid logging level: loud`,
+    );
+  });
+});

@@ -1,0 +1,308 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { decodeGo, goBool, goString, goStringSlice, goStruct, GoUnmarshalTypeError, type GoType } from './go-json/decode.js';
+import { GoJsonError, unmarshalValue, type JsonValue } from './go-json/scanner.js';
+import { lookupGroup } from './group.js';
+import type { LogFormat, LogLevel } from './logger.js';
+
+/** The daemon's settings once flags, `daemon.json` and defaults are merged. */
+export interface DaemonConfig {
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  /** Unix socket paths the API is served on. */
+  readonly hosts: readonly string[];
+  /** Group owning the sockets (name or gid); `undefined` for none. */
+  readonly group: string | undefined;
+  readonly pidfile: string;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  /** The `daemon.json` that was read, if any. */
+  readonly configFile: string | undefined;
+}
+
+export type Command = { kind: 'run'; config: DaemonConfig } | { kind: 'help' } | { kind: 'version' };
+
+/** What the defaults depend on; the process's own by default, replaceable in tests. */
+export interface ConfigEnvironment {
+  uid: number;
+  env: Readonly<Record<string, string | undefined>>;
+  homedir: string;
+  cwd: string;
+  /** The file's text, or `undefined` when it does not exist. */
+  readFile(path: string): string | undefined;
+  groupExists(name: string): boolean;
+}
+
+/** A configuration berthd refuses to start with; `message` is what it prints. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+
+/**
+ * The settings, each a command-line flag and a `daemon.json` key as in dockerd. Adding one (say
+ * `containerd` or `live-restore`) is a row here and a field in `DaemonConfig`.
+ */
+const SETTINGS: ReadonlyArray<{ key: string; flag: string; type: GoType }> = [
+  { key: 'data-root', flag: 'data-root', type: goString },
+  { key: 'debug', flag: 'debug', type: goBool },
+  { key: 'exec-root', flag: 'exec-root', type: goString },
+  { key: 'group', flag: 'group', type: goString },
+  { key: 'hosts', flag: 'host', type: goStringSlice },
+  { key: 'log-format', flag: 'log-format', type: goString },
+  { key: 'log-level', flag: 'log-level', type: goString },
+  { key: 'pidfile', flag: 'pidfile', type: goString },
+];
+
+const FILE_TYPE = goStruct('config.Config', Object.fromEntries(SETTINGS.map((s) => [s.key, s.type])));
+
+const OPTIONS = {
+  'config-file': { type: 'string' },
+  'data-root': { type: 'string' },
+  debug: { type: 'boolean', short: 'D' },
+  'exec-root': { type: 'string' },
+  group: { type: 'string', short: 'G' },
+  help: { type: 'boolean', short: 'h' },
+  host: { type: 'string', short: 'H', multiple: true },
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string', short: 'l' },
+  pidfile: { type: 'string', short: 'p' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+export const USAGE = `Usage:  berthd [OPTIONS]
+
+A Docker-compatible volume and plugin daemon
+
+Options:
+      --config-file string   Daemon configuration file (default "${DEFAULT_CONFIG_FILE}" if it exists)
+      --data-root string     Root directory of persistent state (default "/var/lib/berth",
+                             or "$XDG_DATA_HOME/berth" / "~/.local/share/berth" when not root)
+  -D, --debug                Enable debug mode
+      --exec-root string     Root directory for execution state files (default "/run/berth",
+                             or "$XDG_RUNTIME_DIR/berth" / "<data-root>/run" when not root)
+  -G, --group string         Group for the unix socket (default "docker" if that group exists)
+  -h, --help                 Print usage
+  -H, --host list            Daemon socket to listen on, unix:///path (default "unix://<exec-root>/berth.sock")
+      --log-format string    Set the logging format ("text"|"json") (default "text")
+  -l, --log-level string     Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
+  -p, --pidfile string       Path to use for daemon PID file (default "<exec-root>/berthd.pid")
+  -v, --version              Print version information and quit
+`;
+
+/** Reads flags and `daemon.json` the way dockerd does; throws `ConfigError` with dockerd's texts. */
+export function parseCommandLine(argv: readonly string[], environment: Partial<ConfigEnvironment> = {}): Command {
+  const env = { ...processEnvironment(), ...environment };
+  const flags = parseFlags(argv);
+  if (flags.help === true) return { kind: 'help' };
+  if (flags.version === true) return { kind: 'version' };
+
+  const explicitFile = flags['config-file'];
+  const configFile = explicitFile ?? DEFAULT_CONFIG_FILE;
+  let fileValues: Record<string, unknown> = {};
+  let usedFile: string | undefined;
+  let fileText: string | undefined;
+  try {
+    fileText = env.readFile(configFile);
+  } catch (err) {
+    throw new ConfigError(`unable to configure the Docker daemon with file ${configFile}: ${(err as Error).message}`);
+  }
+  if (fileText === undefined) {
+    if (explicitFile !== undefined) {
+      throw new ConfigError(`unable to configure the Docker daemon with file ${configFile}: open ${configFile}: no such file or directory`);
+    }
+  } else {
+    usedFile = configFile;
+    try {
+      fileValues = readConfigFile(fileText, flags);
+    } catch (err) {
+      throw new ConfigError(`unable to configure the Docker daemon with file ${configFile}: ${(err as Error).message}`);
+    }
+  }
+
+  const pick = <T>(flag: T | undefined, key: string): T | undefined => flag ?? (fileValues[key] as T | undefined);
+  try {
+    return { kind: 'run', config: resolveConfig(flags, pick, env, usedFile) };
+  } catch (err) {
+    if (!(err instanceof ConfigError) || usedFile === undefined) throw err;
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${usedFile}: merged configuration validation from file and command line flags failed: ${err.message}`,
+    );
+  }
+}
+
+type Flags = ReturnType<typeof parseFlags>;
+
+function parseFlags(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const name = /'(-[^' ]+)/.exec(e.message)?.[1] ?? '';
+    switch (e.code) {
+      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+        throw new ConfigError(`unknown flag: ${name}\nSee 'berthd --help'.`);
+      case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+        throw new ConfigError(`flag needs an argument: ${name}\nSee 'berthd --help'.`);
+      case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+        throw new ConfigError(`"berthd" accepts no arguments.\nSee 'berthd --help'.`);
+      default:
+        throw new ConfigError(e.message);
+    }
+  }
+}
+
+/** Unknown keys, then keys also given as flags, then types: dockerd's order of complaints. */
+function readConfigFile(text: string, flags: Flags): Record<string, unknown> {
+  const bytes = Buffer.from(text.trim(), 'utf8');
+  if (bytes.length === 0) return {};
+  let document: JsonValue;
+  try {
+    document = unmarshalValue(bytes);
+  } catch (err) {
+    if (err instanceof GoJsonError) throw new Error(err.message);
+    throw err;
+  }
+  if (document.kind === 'null') return {};
+  if (document.kind !== 'object') throw new Error(`json: cannot unmarshal ${document.kind} into Go value of type map[string]interface {}`);
+
+  const keys = new Map(document.entries);
+  const unknown = [...keys.keys()].filter((key) => !SETTINGS.some((s) => s.key === key)).sort();
+  if (unknown.length > 0) throw new Error(`the following directives don't match any configuration option: ${unknown.join(', ')}`);
+
+  const conflicts: string[] = [];
+  for (const setting of SETTINGS.toSorted((a, b) => a.flag.localeCompare(b.flag))) {
+    const flagValue = flags[setting.flag as keyof Flags];
+    const fileValue = keys.get(setting.key);
+    if (flagValue === undefined || fileValue === undefined) continue;
+    conflicts.push(`${setting.key}: (from flag: ${goFormat(flagValue)}, from file: ${goFormat(plain(fileValue))})`);
+  }
+  if (conflicts.length > 0) {
+    throw new Error(`the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`);
+  }
+
+  try {
+    return decodeGo(document, FILE_TYPE) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof GoUnmarshalTypeError) throw new Error(err.message);
+    throw err;
+  }
+}
+
+function resolveConfig(
+  flags: Flags,
+  pick: <T>(flag: T | undefined, key: string) => T | undefined,
+  env: ConfigEnvironment,
+  configFile: string | undefined,
+): DaemonConfig {
+  const debug = pick(flags.debug, 'debug') === true;
+  const logLevelText = pick(flags['log-level'], 'log-level');
+  const logFormat = pick(flags['log-format'], 'log-format') ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new ConfigError(`unknown log format: ${logFormat}`);
+  const logLevel = debug ? 'debug' : parseLogLevel(logLevelText);
+
+  const absolute = (p: string): string => resolve(env.cwd, p);
+  const dataRootSetting = pick(flags['data-root'], 'data-root');
+  const dataRoot = absolute(dataRootSetting ?? defaultDataRoot(env));
+  const execRootSetting = pick(flags['exec-root'], 'exec-root');
+  const execRoot = absolute(execRootSetting ?? defaultExecRoot(env, dataRoot));
+  const hostSettings = pick(flags.host, 'hosts') ?? [];
+  const defaultSocket = join(execRoot, 'berth.sock');
+  const hosts = hostSettings.length === 0 ? [defaultSocket] : hostSettings.map((h) => socketPath(h, defaultSocket, absolute));
+  const groupSetting = pick(flags.group, 'group');
+  const group = groupSetting ?? (env.groupExists('docker') ? 'docker' : undefined);
+  const pidfile = absolute(pick(flags.pidfile, 'pidfile') ?? join(execRoot, 'berthd.pid'));
+  return {
+    dataRoot,
+    execRoot,
+    hosts: [...new Set(hosts)],
+    group: group === '' ? undefined : group,
+    pidfile,
+    logLevel,
+    logFormat,
+    configFile,
+  };
+}
+
+/** dockerd's accepted levels, folded onto berth's four. */
+function parseLogLevel(text: string | undefined): LogLevel {
+  if (text === undefined || text === '') return 'info';
+  const levels: Record<string, LogLevel> = {
+    trace: 'debug',
+    debug: 'debug',
+    info: 'info',
+    warn: 'warn',
+    warning: 'warn',
+    error: 'error',
+    fatal: 'error',
+    panic: 'error',
+  };
+  const level = levels[text.toLowerCase()];
+  if (level === undefined) throw new ConfigError(`invalid logging level: ${text}`);
+  return level;
+}
+
+function socketPath(host: string, defaultSocket: string, absolute: (p: string) => string): string {
+  const trimmed = host.trim();
+  if (trimmed === '' || trimmed === 'unix://') return defaultSocket;
+  if (!trimmed.startsWith('unix://')) {
+    throw new ConfigError(`unsupported host "${host}": berthd serves the API on unix sockets only (unix:///path/to/socket)`);
+  }
+  return absolute(trimmed.slice('unix://'.length));
+}
+
+function defaultDataRoot(env: ConfigEnvironment): string {
+  if (env.uid === 0) return '/var/lib/berth';
+  const xdg = env.env.XDG_DATA_HOME;
+  return xdg !== undefined && xdg !== '' ? join(xdg, 'berth') : join(env.homedir, '.local', 'share', 'berth');
+}
+
+function defaultExecRoot(env: ConfigEnvironment, dataRoot: string): string {
+  if (env.uid === 0) return '/run/berth';
+  const xdg = env.env.XDG_RUNTIME_DIR;
+  return xdg !== undefined && xdg !== '' ? join(xdg, 'berth') : join(dataRoot, 'run');
+}
+
+/** Go's `%v` of a flag or JSON value, as dockerd prints conflicts. */
+function goFormat(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(goFormat).join(' ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `map[${Object.entries(value)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `${k}:${goFormat(v)}`)
+      .join(' ')}]`;
+  }
+  return value === null ? '<nil>' : String(value);
+}
+
+function plain(value: JsonValue): unknown {
+  switch (value.kind) {
+    case 'null':
+      return null;
+    case 'number':
+      return Number(value.literal);
+    case 'array':
+      return value.items.map(plain);
+    case 'object':
+      return Object.fromEntries(value.entries.map(([k, v]) => [k, plain(v)]));
+    default:
+      return value.value;
+  }
+}
+
+function processEnvironment(): ConfigEnvironment {
+  return {
+    uid: process.getuid?.() ?? 0,
+    env: process.env,
+    homedir: homedir(),
+    cwd: process.cwd(),
+    readFile: (path) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined),
+    groupExists: (name) => lookupGroup(name) !== undefined,
+  };
+}

@@ -1,0 +1,87 @@
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { httpRequest } from '../test/http-client.js';
+import type { DaemonConfig } from './config.js';
+import { createDaemon, type DaemonStep } from './daemon.js';
+
+let dir: string;
+let config: DaemonConfig;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-d-'));
+  config = {
+    dataRoot: join(dir, 'data'),
+    execRoot: join(dir, 'exec'),
+    hosts: [join(dir, 'exec', 'berth.sock')],
+    group: undefined,
+    pidfile: join(dir, 'exec', 'berthd.pid'),
+    logLevel: 'info',
+    logFormat: 'text',
+    configFile: undefined,
+  };
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('createDaemon', () => {
+  it("starts in moby's NewDaemon order and stops in reverse", async () => {
+    const steps: DaemonStep[] = [];
+    const daemon = await createDaemon(config, { trace: (s) => steps.push(s) });
+    expect(steps).toEqual(['create-roots', 'pidfile', 'volume-drivers', 'volumes', 'events', 'serve-api']);
+    expect(daemon.sockets).toEqual(config.hosts);
+    expect((await stat(config.dataRoot)).mode & 0o777).toBe(0o711);
+    expect(await readFile(config.pidfile, 'utf8')).toBe(String(process.pid));
+
+    steps.length = 0;
+    await daemon.close();
+    await daemon.close();
+    expect(steps).toEqual(['stop-api', 'close-volumes', 'close-events', 'remove-pidfile']);
+    await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(config.hosts[0] as string)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('serves volumes and events over the socket', async () => {
+    const daemon = await createDaemon(config);
+    try {
+      const socket = daemon.sockets[0] as string;
+      expect((await httpRequest(socket, { method: 'POST', path: '/volumes/create', body: { Name: 'v1' } })).status).toBe(201);
+      const info = (await httpRequest(socket, { path: '/info' })).json as { Plugins: { Volume: string[] }; DockerRootDir: string };
+      expect(info.Plugins.Volume).toEqual(['local']);
+      expect(info.DockerRootDir).toBe(config.dataRoot);
+      const events = await httpRequest(socket, { path: `/events?since=0&until=${Date.now() / 1000 + 0.001}` });
+      expect(events.body).toContain('"Action":"create","Actor":{"ID":"v1","Attributes":{"driver":"local"}}');
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('refuses to start while another live process holds the pidfile', async () => {
+    await mkdir(config.execRoot, { recursive: true });
+    await writeFile(config.pidfile, String(process.ppid));
+    const steps: DaemonStep[] = [];
+    await expect(createDaemon(config, { trace: (s) => steps.push(s) })).rejects.toThrow(
+      `failed to start daemon, ensure berthd is not running or delete ${config.pidfile}: process with PID ${process.ppid} is still running`,
+    );
+    expect(steps).toEqual(['create-roots', 'pidfile']);
+    expect(await readFile(config.pidfile, 'utf8')).toBe(String(process.ppid));
+  });
+
+  it('undoes the steps already taken when a later one fails', async () => {
+    const squatter = createServer();
+    await mkdir(config.execRoot, { recursive: true });
+    await new Promise<void>((resolve) => squatter.listen(config.hosts[0], resolve));
+    try {
+      const steps: DaemonStep[] = [];
+      await expect(createDaemon(config, { trace: (s) => steps.push(s) })).rejects.toThrow(`failed to start daemon: another daemon is already listening on ${config.hosts[0]}`);
+      expect(steps).toEqual(['create-roots', 'pidfile', 'volume-drivers', 'volumes', 'events', 'serve-api', 'close-volumes', 'close-events', 'remove-pidfile']);
+      await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
+  });
+});

@@ -1,0 +1,10 @@
+export { createDaemon } from './daemon.js';
+export type { Daemon, DaemonOptions, DaemonStep } from './daemon.js';
+export { parseCommandLine, ConfigError, DEFAULT_CONFIG_FILE, USAGE } from './config.js';
+export type { DaemonConfig, Command, ConfigEnvironment } from './config.js';
+export { createLogger, silentLogger } from './logger.js';
+export type { Logger, LogLevel, LogFormat, LoggerOptions, LogFields } from './logger.js';
+export { EventsService, Subscription } from './events/events-service.js';
+export type { EventsServiceOptions, SubscribeOptions } from './events/events-service.js';
+export type { EventMessage, EventActor } from './events/event-message.js';
+export { BERTH_VERSION, MAX_API_VERSION, MIN_API_VERSION } from './version.js';
