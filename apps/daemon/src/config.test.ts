@@ -41,6 +41,20 @@ describe('defaults', () => {
       logLevel: 'info',
       logFormat: 'text',
       configFile: undefined,
+      containerd: undefined,
+      containerdPluginsNamespace: 'plugins.moby',
+      liveRestore: false,
+      pluginDirs: undefined,
+    });
+  });
+
+  it('reads the containerd, live-restore and legacy plugin directory settings', () => {
+    expect(
+      config(['--containerd', 'unix:///run/containerd/containerd.sock', '--live-restore', '--plugin-spec-dir', '/tmp/specs']),
+    ).toMatchObject({
+      containerd: '/run/containerd/containerd.sock',
+      liveRestore: true,
+      pluginDirs: { socketDirs: ['/run/docker/plugins'], specDirs: ['/tmp/specs'] },
     });
   });
 

@@ -20,6 +20,14 @@ export interface DaemonConfig {
   readonly logFormat: LogFormat;
   /** The `daemon.json` that was read, if any. */
   readonly configFile: string | undefined;
+  /** A containerd socket to run plugins with; `undefined`: berthd starts its own on first use. */
+  readonly containerd: string | undefined;
+  /** The containerd namespace of plugin containers (dockerd: `plugins.moby`). */
+  readonly containerdPluginsNamespace: string;
+  /** Keep plugins (and berthd's own containerd) running across a restart of berthd. */
+  readonly liveRestore: boolean;
+  /** Where legacy (v1) plugins are looked for; `undefined`: dockerd's directories. */
+  readonly pluginDirs: { readonly socketDirs: readonly string[]; readonly specDirs: readonly string[] } | undefined;
 }
 
 export type Command = { kind: 'run'; config: DaemonConfig } | { kind: 'help' } | { kind: 'version' };
@@ -50,29 +58,39 @@ export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
  * `containerd` or `live-restore`) is a row here and a field in `DaemonConfig`.
  */
 const SETTINGS: ReadonlyArray<{ key: string; flag: string; type: GoType }> = [
+  { key: 'containerd', flag: 'containerd', type: goString },
+  { key: 'containerd-plugins-namespace', flag: 'containerd-plugins-namespace', type: goString },
   { key: 'data-root', flag: 'data-root', type: goString },
   { key: 'debug', flag: 'debug', type: goBool },
   { key: 'exec-root', flag: 'exec-root', type: goString },
   { key: 'group', flag: 'group', type: goString },
   { key: 'hosts', flag: 'host', type: goStringSlice },
+  { key: 'live-restore', flag: 'live-restore', type: goBool },
   { key: 'log-format', flag: 'log-format', type: goString },
   { key: 'log-level', flag: 'log-level', type: goString },
   { key: 'pidfile', flag: 'pidfile', type: goString },
+  { key: 'plugin-socket-dirs', flag: 'plugin-socket-dir', type: goStringSlice },
+  { key: 'plugin-spec-dirs', flag: 'plugin-spec-dir', type: goStringSlice },
 ];
 
 const FILE_TYPE = goStruct('config.Config', Object.fromEntries(SETTINGS.map((s) => [s.key, s.type])));
 
 const OPTIONS = {
   'config-file': { type: 'string' },
+  containerd: { type: 'string' },
+  'containerd-plugins-namespace': { type: 'string' },
   'data-root': { type: 'string' },
   debug: { type: 'boolean', short: 'D' },
   'exec-root': { type: 'string' },
   group: { type: 'string', short: 'G' },
   help: { type: 'boolean', short: 'h' },
   host: { type: 'string', short: 'H', multiple: true },
+  'live-restore': { type: 'boolean' },
   'log-format': { type: 'string' },
   'log-level': { type: 'string', short: 'l' },
   pidfile: { type: 'string', short: 'p' },
+  'plugin-socket-dir': { type: 'string', multiple: true },
+  'plugin-spec-dir': { type: 'string', multiple: true },
   version: { type: 'boolean', short: 'v' },
 } as const;
 
@@ -82,6 +100,10 @@ A Docker-compatible volume and plugin daemon
 
 Options:
       --config-file string   Daemon configuration file (default "${DEFAULT_CONFIG_FILE}" if it exists)
+      --containerd string    containerd socket to run plugins with (default: berthd starts its own
+                             under <exec-root>/containerd when a plugin first needs it)
+      --containerd-plugins-namespace string
+                             containerd namespace of plugin containers (default "plugins.moby")
       --data-root string     Root directory of persistent state (default "/var/lib/berth",
                              or "$XDG_DATA_HOME/berth" / "~/.local/share/berth" when not root)
   -D, --debug                Enable debug mode
@@ -90,9 +112,14 @@ Options:
   -G, --group string         Group for the unix socket (default "docker" if that group exists)
   -h, --help                 Print usage
   -H, --host list            Daemon socket to listen on, unix:///path (default "unix://<exec-root>/berth.sock")
+      --live-restore         Keep plugins running while berthd is down
       --log-format string    Set the logging format ("text"|"json") (default "text")
   -l, --log-level string     Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
   -p, --pidfile string       Path to use for daemon PID file (default "<exec-root>/berthd.pid")
+      --plugin-socket-dir list
+                             Directory of legacy plugin sockets (default "/run/docker/plugins")
+      --plugin-spec-dir list Directory of legacy plugin .spec/.json files
+                             (default "/etc/docker/plugins", "/usr/lib/docker/plugins")
   -v, --version              Print version information and quit
 `;
 
@@ -218,6 +245,14 @@ function resolveConfig(
   const groupSetting = pick(flags.group, 'group');
   const group = groupSetting ?? (env.groupExists('docker') ? 'docker' : undefined);
   const pidfile = absolute(pick(flags.pidfile, 'pidfile') ?? join(execRoot, 'berthd.pid'));
+  const containerd = pick(flags.containerd, 'containerd');
+  const namespace = pick(flags['containerd-plugins-namespace'], 'containerd-plugins-namespace') ?? 'plugins.moby';
+  const socketDirs = pick(flags['plugin-socket-dir'], 'plugin-socket-dirs');
+  const specDirs = pick(flags['plugin-spec-dir'], 'plugin-spec-dirs');
+  const pluginDirs =
+    socketDirs === undefined && specDirs === undefined
+      ? undefined
+      : { socketDirs: (socketDirs ?? ['/run/docker/plugins']).map(absolute), specDirs: (specDirs ?? ['/etc/docker/plugins', '/usr/lib/docker/plugins']).map(absolute) };
   return {
     dataRoot,
     execRoot,
@@ -227,6 +262,10 @@ function resolveConfig(
     logLevel,
     logFormat,
     configFile,
+    containerd: containerd === undefined || containerd === '' ? undefined : absolute(containerd.replace(/^unix:\/\//, '')),
+    containerdPluginsNamespace: namespace === '' ? 'plugins.moby' : namespace,
+    liveRestore: pick(flags['live-restore'], 'live-restore') === true,
+    pluginDirs,
   };
 }
 

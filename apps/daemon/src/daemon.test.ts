@@ -21,6 +21,10 @@ beforeEach(async () => {
     logLevel: 'info',
     logFormat: 'text',
     configFile: undefined,
+    containerd: undefined,
+    containerdPluginsNamespace: 'plugins.moby',
+    liveRestore: false,
+    pluginDirs: { socketDirs: [join(dir, 'plugins')], specDirs: [] },
   };
 });
 
