@@ -1,5 +1,6 @@
 import { BerthError, invalidParameter, notFound, wrap } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import { createPluginAdapter } from './plugin-adapter.js';
 import { noopLogger, type CallOptions, type Logger, type PluginGetter, type PluginRefMode, type VolumeDriver } from './types.js';
 
 /** The plugin capability of volume drivers (moby's `extName`). */
@@ -14,13 +15,14 @@ export interface AdaptedPlugin {
 
 /**
  * Turns what the plugin getter returned into a volume driver that speaks the VolumeDriver protocol
- * to it. Provided by the plugin adapter; without one, plugin drivers are not supported.
+ * to it. The default is `createPluginAdapter()`.
  */
 export type PluginDriverAdapter = (plugin: unknown, options: CallOptions) => Promise<AdaptedPlugin> | AdaptedPlugin;
 
 export interface VolumeDriverRegistryOptions {
   /** Where drivers that are not registered are looked up (the plugin store). */
   pluginGetter?: PluginGetter | undefined;
+  /** Default: `createPluginAdapter({ logger })` (moby's timeouts). */
   adapt?: PluginDriverAdapter | undefined;
   logger?: Logger | undefined;
 }
@@ -35,13 +37,13 @@ export class VolumeDriverRegistry {
   readonly #scopeChecked = new WeakSet<VolumeDriver>();
   readonly #lookups = new KeyedLock();
   readonly #pluginGetter: PluginGetter | undefined;
-  readonly #adapt: PluginDriverAdapter | undefined;
+  readonly #adapt: PluginDriverAdapter;
   readonly #logger: Logger;
 
   constructor(options: VolumeDriverRegistryOptions = {}) {
     this.#pluginGetter = options.pluginGetter;
-    this.#adapt = options.adapt;
     this.#logger = options.logger ?? noopLogger;
+    this.#adapt = options.adapt ?? createPluginAdapter({ logger: this.#logger });
   }
 
   /**
@@ -75,27 +77,35 @@ export class VolumeDriverRegistry {
     return [...this.#drivers.keys()].sort();
   }
 
-  /** Every registered driver, plus one for every volume-driver plugin when an adapter is configured. */
+  /**
+   * Every registered driver, plus one for every volume-driver plugin the getter knows
+   * (`getAllByCap`), keeping those of legacy plugins for later lookups. A plugin that cannot be
+   * adapted is logged and left out rather than failing the whole list.
+   */
   async getAllDrivers(options?: CallOptions): Promise<VolumeDriver[]> {
-    const drivers = [...this.#drivers.values()];
-    if (this.#pluginGetter === undefined) return drivers;
+    if (this.#pluginGetter === undefined) return [...this.#drivers.values()];
     let plugins: unknown[];
     try {
       plugins = await this.#pluginGetter.getAllByCap(VOLUME_DRIVER_CAPABILITY, options);
     } catch (err) {
       throw wrap(err, 'error listing plugins');
     }
-    if (this.#adapt === undefined) {
-      if (plugins.length > 0) this.#logger.debug('volume plugins are not supported yet; listing registered drivers only');
-      return drivers;
-    }
+    const drivers = [...this.#drivers.values()];
     const names = new Set(this.#drivers.keys());
     for (const plugin of plugins) {
-      const { driver, cache } = await this.#adaptPlugin(plugin, options);
+      let adapted: AdaptedPlugin;
+      try {
+        adapted = await this.#adaptPlugin(plugin, options);
+      } catch (err) {
+        this.#logger.warn('Error making a volume driver of a plugin', { error: String(err) });
+        continue;
+      }
+      const { driver, cache } = adapted;
       if (names.has(driver.name)) continue;
       names.add(driver.name);
-      if (cache) this.#drivers.set(driver.name, driver);
-      drivers.push(driver);
+      // A lookup of the same name may have cached its own adapter meanwhile: keep that one.
+      if (cache && !this.#drivers.has(driver.name)) this.#drivers.set(driver.name, driver);
+      drivers.push(this.#drivers.get(driver.name) ?? driver);
     }
     return drivers;
   }
@@ -135,9 +145,6 @@ export class VolumeDriverRegistry {
   }
 
   async #adaptPlugin(plugin: unknown, options: CallOptions | undefined): Promise<AdaptedPlugin> {
-    if (this.#adapt === undefined) {
-      throw new BerthError('not-implemented', 'plugin volume drivers are not supported yet');
-    }
     try {
       return await this.#adapt(plugin, options ?? {});
     } catch (err) {

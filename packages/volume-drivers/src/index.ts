@@ -5,12 +5,20 @@ export type {
   VolumeDriver,
   PluginRefMode,
   PluginGetter,
+  VolumePlugin,
+  PluginCaller,
+  PluginCallOptions,
   Logger,
 } from './types.js';
 export { DEFAULT_DRIVER_NAME, LOCAL_SCOPE, GLOBAL_SCOPE, noopLogger } from './types.js';
 
 export { VolumeDriverRegistry, VOLUME_DRIVER_CAPABILITY } from './driver-registry.js';
 export type { VolumeDriverRegistryOptions, PluginDriverAdapter, AdaptedPlugin } from './driver-registry.js';
+
+export { createPluginAdapter, PluginVolumeDriver } from './plugin-adapter.js';
+export type { PluginAdapterOptions } from './plugin-adapter.js';
+export { PluginVolume } from './plugin-volume.js';
+export { VOLUME_DRIVER_LONG_TIMEOUT_MS, VOLUME_DRIVER_SHORT_TIMEOUT_MS } from './volume-driver-proxy.js';
 
 export { LocalDriver, VOLUME_DATA_DIR, VOLUME_OPTIONS_FILE } from './local-driver.js';
 export type { LocalDriverOptions } from './local-driver.js';

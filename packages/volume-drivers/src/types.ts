@@ -55,6 +55,39 @@ export interface PluginGetter {
   getAllByCap(capability: string, options?: CallOptions): Promise<unknown[]>;
 }
 
+/** Options of one plugin call. */
+export interface PluginCallOptions {
+  signal?: AbortSignal | undefined;
+  /** Deadline of the call, from connecting to the last byte of the answer. */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * A plugin's client (`@berth/plugin-store`'s `PluginClient` provides it): `POST /<serviceMethod>`
+ * with `args` as JSON. Resolves with the decoded answer of a 200, also when that answer carries
+ * `{"Err": ...}`. Rejects for any other status with `<serviceMethod>: <Err or body>`, an error
+ * whose cause chain carries the HTTP `statusCode`; with kind `unavailable`, `deadline-exceeded` or
+ * `canceled` when the plugin could not be asked; with another error for a 200 it could not decode.
+ */
+export interface PluginCaller {
+  call(serviceMethod: string, args?: unknown, options?: PluginCallOptions): Promise<unknown>;
+}
+
+/**
+ * A plugin that provides the VolumeDriver protocol, as the plugin getter returns it (moby's
+ * `plugingetter.CompatPlugin` with a v1 client); `@berth/plugin-store`'s `CompatPlugin` satisfies it.
+ */
+export interface VolumePlugin {
+  /** A legacy plugin's name, or a managed plugin's tagged reference (`sshfs:latest`). */
+  readonly name: string;
+  /** Asked for on every call: a managed plugin's client changes when it restarts, and throws while it is stopped. */
+  client(): PluginCaller;
+  /** Maps a path the plugin reported to the host (unchanged for legacy plugins). */
+  scopedPath(path: string): string;
+  /** Legacy plugins' drivers are kept for the daemon's lifetime; managed ones are rebuilt per lookup. */
+  isV1(): boolean;
+}
+
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;

@@ -1,3 +1,4 @@
+import { allDrivers } from './all-drivers.js';
 import { withDeadline } from './deadline.js';
 import type { VolumeQuery } from './list-filters.js';
 import { scopeOf } from './lookup.js';
@@ -23,18 +24,22 @@ export interface FindResult {
  * the list deadline. A driver that fails or does not answer in time adds `list <driver>: <err>` to
  * the warnings and the store's volumes of that driver are used instead. Labels and options come from
  * the store; volumes whose name is bound to another driver are dropped. Sorted by name.
+ *
+ * Listing the drivers is bounded too: when the registry cannot list its plugins in time, the
+ * drivers it knows are listed, a `list: <err>` warning says so, and the volumes the store knows on
+ * the other drivers are listed from the cache.
  */
 export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: AbortSignal | undefined): Promise<FindResult> {
-  let all: VolumeDriver[];
-  try {
-    all = await deps.drivers.getAllDrivers({ signal });
-  } catch (err) {
-    throw opError('list', '', err);
-  }
+  const all = await allDrivers(deps.drivers, deps.listTimeoutMs, signal);
   const wanted = query.drivers;
-  const selected = wanted === undefined ? all : all.filter((d) => wanted.includes(d.name));
+  const selected = wanted === undefined ? all.drivers : all.drivers.filter((d) => wanted.includes(d.name));
   const listed = await Promise.all(selected.map((d) => listDriver(deps, d, signal)));
   signal?.throwIfAborted();
+  if (all.warning !== undefined) {
+    const seen = new Set(all.drivers.map((d) => d.name));
+    const unseen = (name: string): boolean => !seen.has(name) && (wanted === undefined || wanted.includes(name));
+    listed.push({ volumes: cachedVolumes(deps, unseen), warning: opError('list', '', all.warning).message });
+  }
 
   const warnings: string[] = [];
   const volumes: StoredVolume[] = [];
@@ -59,10 +64,15 @@ async function listDriver(
     return { volumes: volumes.map((v) => withMetadata(deps, v, scope)) };
   } catch (err) {
     signal?.throwIfAborted();
-    const known: StoredVolume[] = [];
-    for (const [name, entry] of deps.cache) if (entry.driverName === driver.name) known.push(snapshot(name, entry));
-    return { volumes: known, warning: opError('list', driver.name, err).message };
+    return { volumes: cachedVolumes(deps, (name) => name === driver.name), warning: opError('list', driver.name, err).message };
   }
+}
+
+/** The store's volumes on the drivers `which` selects. */
+function cachedVolumes({ cache }: FindDeps, which: (driverName: string) => boolean): StoredVolume[] {
+  const known: StoredVolume[] = [];
+  for (const [name, entry] of cache) if (which(entry.driverName)) known.push(snapshot(name, entry));
+  return known;
 }
 
 function withMetadata({ cache }: FindDeps, volume: Volume, scope: VolumeScope): StoredVolume {

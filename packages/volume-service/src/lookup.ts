@@ -16,6 +16,8 @@ export async function getFromDriver(
   try {
     return await driver.get(name, { signal });
   } catch (err) {
+    // The caller gave up: whatever the driver call rejected with says nothing about the volume.
+    signal?.throwIfAborted();
     if (isCommunicationError(err)) throw err;
     logger.debug('Error while looking up volume', { error: String(err), driver: driver.name, volume: name });
     return undefined;

@@ -1,10 +1,11 @@
 import { BerthError, conflict } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import { probeDrivers } from './all-drivers.js';
 import { findVolumes, type FindResult } from './find-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
-import { getFromDriver, lookupVolume, scopeOf } from './lookup.js';
+import { lookupVolume, scopeOf } from './lookup.js';
 import type { MetadataStore, StringMap } from './metadata-store.js';
-import { inUse, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
+import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
 import { DEFAULT_DRIVER_NAME, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
 import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeEventSink, VolumeScope } from './types.js';
@@ -14,7 +15,7 @@ export interface VolumeStoreDeps {
   drivers: VolumeDriverRegistry;
   events?: VolumeEventSink | undefined;
   logger: Logger;
-  /** Deadline of one driver's `list` (ms). */
+  /** Deadline of one driver's `list`, and of its answer when every driver is asked for a name (ms). */
   listTimeoutMs: number;
 }
 
@@ -249,8 +250,10 @@ export class VolumeStore {
     let volume: Volume | undefined;
     try {
       volume = await driver.get(name, { signal });
-    } catch {
-      signal?.throwIfAborted();
+    } catch (err) {
+      // dockerd ignores this error and asks Create anyway; a driver it could not reach would only
+      // fail, or hang, a second time.
+      if (isCommunicationError(err)) throw err;
     }
     let createdHere = false;
     if (volume === undefined) {
@@ -290,37 +293,47 @@ export class VolumeStore {
   }
 
   /**
-   * moby's `checkConflict`: the cached binding of `name`, if it is still valid for `driverName`.
-   * A stale binding (gone from its driver) is purged, unless references still point at it.
+   * moby's `checkConflict`: the binding of `name`, if it is still valid for `driverName`. The binding
+   * is the cached one or, when the driver was away at start, the record's (moby forgets those and
+   * may then bind the name to another driver). A binding whose driver cannot be asked is a
+   * conflict whatever driver was requested, so a name never moves silently. A stale binding (gone
+   * from its driver) is purged, unless references still point at it.
    */
   async #checkConflict(name: string, driverName: string, signal: AbortSignal | undefined): Promise<CacheEntry | undefined> {
     const entry = this.#cache.get(name);
-    if (entry === undefined) return undefined;
+    const record = entry === undefined ? await this.#metadata.get(name) : undefined;
+    const boundTo = entry?.driverName ?? (record?.pending === false ? record.driver : '');
+    if (boundTo === '') return undefined;
 
     let conflicting = false;
     if (driverName !== '') {
       // Canonical name, so that `plugin` and `plugin:latest` are the same driver.
       const driver = await this.#drivers.getDriver(driverName, { signal });
-      conflicting = entry.driverName !== driver.name;
+      conflicting = boundTo !== driver.name;
     }
 
     let found: Volume | undefined;
     try {
-      found = await lookupVolume(this.#drivers, entry.driverName, name, this.#logger, signal);
+      found = await lookupVolume(this.#drivers, boundTo, name, this.#logger, signal);
     } catch (err) {
       signal?.throwIfAborted();
       throw nameConflict(
-        `found reference to volume '${name}' in driver '${entry.driverName}', but got an error while checking the driver: ${messageOf(err)}`,
+        `found reference to volume '${name}' in driver '${boundTo}', but got an error while checking the driver: ${messageOf(err)}`,
       );
     }
     if (found !== undefined) {
-      if (conflicting) throw nameConflict(`driver '${entry.driverName}' already has volume '${name}'`);
-      entry.volume = found;
-      return entry;
+      if (conflicting) throw nameConflict(`driver '${boundTo}' already has volume '${name}'`);
+      if (entry !== undefined) {
+        entry.volume = found;
+        return entry;
+      }
+      const scope = await this.#scopeOfDriver(boundTo, signal);
+      const { labels = null, options = null, refs = [] } = record ?? {};
+      return this.#remember({ name, driverName: found.driverName, scope, labels, options, volume: found, refs }, signal);
     }
-    if (entry.refs.size > 0) {
+    if ((entry?.refs.size ?? record?.refs.length ?? 0) > 0) {
       throw nameConflict(
-        `found references to volume '${name}' in driver '${entry.driverName}' but the volume was not found in the driver -- you may need to remove containers referencing this volume or force remove the volume to re-create it`,
+        `found references to volume '${name}' in driver '${boundTo}' but the volume was not found in the driver -- you may need to remove containers referencing this volume or force remove the volume to re-create it`,
       );
     }
     await this.#purge(name);
@@ -360,21 +373,12 @@ export class VolumeStore {
       };
     }
 
-    this.#logger.debug('Probing all drivers for volume', { volume: name });
-    for (const driver of await this.#drivers.getAllDrivers({ signal })) {
-      signal?.throwIfAborted();
-      let volume: Volume | undefined;
-      try {
-        volume = await getFromDriver(driver, name, this.#logger, signal);
-      } catch {
-        continue;
-      }
-      if (volume === undefined) continue;
-      await this.#recordDiscovered(name, volume.driverName);
-      const scope = await scopeOf(driver, signal);
-      return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [] };
-    }
-    throw noSuchVolume();
+    const probed = await probeDrivers(this.#drivers, name, { ms: this.#listTimeoutMs, logger: this.#logger, signal });
+    if (probed === undefined) throw noSuchVolume();
+    const { driver, volume } = probed;
+    await this.#recordDiscovered(name, volume.driverName);
+    const scope = await scopeOf(driver, signal);
+    return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [] };
   }
 
   /** Records the driver of a volume found without a record, so that its references can be persisted. */

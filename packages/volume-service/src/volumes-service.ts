@@ -31,7 +31,10 @@ export interface VolumesServiceOptions {
   signal?: AbortSignal | undefined;
   /** Another metadata backend instead of the SQLite file under `root`; the service closes it. */
   metadata?: MetadataStore | undefined;
-  /** Deadline of one driver's `list` in `list` and `prune` (default 2000 ms). */
+  /**
+   * Deadline of one driver's `list` in `list` and `prune`, and of one driver's answer when every
+   * driver is asked for a name (create without a driver, get of an unknown name); default 2000 ms.
+   */
   listTimeoutMs?: number | undefined;
 }
 
@@ -108,7 +111,10 @@ export class VolumesService {
     }
   }
 
-  /** Creates a volume (idempotent for the same name and driver). The result has no `Status`. */
+  /**
+   * Creates a volume (idempotent for the same name and driver). The result has no `Status`. A name
+   * bound to a driver that cannot be asked (a plugin that is away) is a conflict, whatever the driver.
+   */
   create(request: CreateVolumeRequest, options: SignalOptions = {}): Promise<VolumeInfo> {
     return this.#run(async () => {
       const { signal } = options;
@@ -122,7 +128,8 @@ export class VolumesService {
         this.#logger.debug('Creating anonymous volume', { volume: name, driver });
       }
       const v = await this.#store.create(name, driver, { options: request.driverOpts ?? null, labels, signal });
-      return toVolumeInfo(v, { mountpoint: await resolvePath(v, signal), signal });
+      // The cached mountpoint, as moby: a plugin is not asked `Path` for a volume just created.
+      return toVolumeInfo(v, { mountpoint: v.volume.cachedPath(), signal });
     });
   }
 

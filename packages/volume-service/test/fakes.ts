@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { invalidParameter, notFound } from '@berth/errdefs';
+import { BerthError, invalidParameter, notFound, system, unavailable } from '@berth/errdefs';
 import { onTestFinished } from 'vitest';
 import { MemoryMetadataStore } from '../src/memory-metadata-store.js';
 import type { MetadataStore, VolumeRecord } from '../src/metadata-store.js';
@@ -130,20 +130,160 @@ export class FakeDriver implements VolumeDriver {
   }
 }
 
+export type PluginEndpoint = 'Create' | 'Remove' | 'Mount' | 'Unmount' | 'Path' | 'Get' | 'List' | 'Capabilities';
+
+/**
+ * A driver that behaves as `@berth/volume-drivers`' adapter over moby's fake v1 plugin
+ * (`docker_cli_external_volume_driver_test.go`): it counts calls per VolumeDriver endpoint; `Get`
+ * answers a fresh volume whose mountpoint is unknown (so `path()` asks `Path`), `{}` for "ninja"
+ * volumes (option `ninja`), `{"Err": "no such volume"}` for others; `List` gives mountpoints;
+ * `Capabilities` is asked once. `state` makes it a plugin that is down (every call `unavailable`)
+ * or hung (every call waits for its deadline, `callTimeoutMs`, or the caller's signal).
+ */
+export class FakePluginDriver implements VolumeDriver {
+  readonly name: string;
+  readonly vols = new Map<string, { opts: Record<string, string> | undefined }>();
+  readonly calls = new Map<PluginEndpoint, number>();
+  state: 'up' | 'down' | 'hung' = 'up';
+  scopeAnswer: VolumeScope = 'global';
+  callTimeoutMs = 1000;
+  #scope: VolumeScope | undefined;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  count(endpoint: PluginEndpoint): number {
+    return this.calls.get(endpoint) ?? 0;
+  }
+
+  mountpointOf(volume: string): string {
+    return `/run/plugins/${this.name}/mnt/${volume}`;
+  }
+
+  /** One plugin call: counted, then failing or hanging as `state` says. */
+  async request(endpoint: PluginEndpoint, signal: AbortSignal | undefined): Promise<void> {
+    this.calls.set(endpoint, this.count(endpoint) + 1);
+    if (this.state === 'down') {
+      throw unavailable(`VolumeDriver.${endpoint}: dial unix /run/docker/plugins/${this.name}.sock: connect: connection refused`);
+    }
+    if (this.state === 'hung') {
+      await new Promise<never>((_, reject) => {
+        const timer = setTimeout(
+          () => reject(new BerthError('deadline-exceeded', `VolumeDriver.${endpoint}: the plugin did not answer within ${this.callTimeoutMs}ms`)),
+          this.callTimeoutMs,
+        );
+        signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
+    }
+  }
+
+  async scope(options?: CallOptions): Promise<VolumeScope> {
+    if (this.#scope !== undefined) return this.#scope;
+    try {
+      await this.request('Capabilities', options?.signal);
+    } catch {
+      return 'local';
+    }
+    this.#scope = this.scopeAnswer;
+    return this.#scope;
+  }
+
+  async create(name: string, opts: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume> {
+    await this.request('Create', call?.signal);
+    this.vols.set(name, { opts: opts === undefined ? undefined : { ...opts } });
+    return new FakePluginVolume(this, name, '');
+  }
+
+  async remove(volume: Volume, options?: CallOptions): Promise<void> {
+    await this.request('Remove', options?.signal);
+    this.vols.delete(volume.name);
+  }
+
+  async list(options?: CallOptions): Promise<Volume[]> {
+    await this.request('List', options?.signal);
+    return [...this.vols]
+      .filter(([, v]) => v.opts?.['ninja'] === undefined)
+      .map(([name]) => new FakePluginVolume(this, name, this.mountpointOf(name)));
+  }
+
+  async get(name: string, options?: CallOptions): Promise<Volume | undefined> {
+    await this.request('Get', options?.signal);
+    const vol = this.vols.get(name);
+    if (vol === undefined) throw system('no such volume');
+    if (vol.opts?.['ninja'] !== undefined) return undefined;
+    return new FakePluginVolume(this, name, '', { Hello: 'world' });
+  }
+}
+
+export class FakePluginVolume implements Volume {
+  readonly name: string;
+  readonly driverName: string;
+  readonly #driver: FakePluginDriver;
+  readonly #status: Record<string, unknown> | undefined;
+  #mountpoint: string;
+
+  constructor(driver: FakePluginDriver, name: string, mountpoint: string, status?: Record<string, unknown>) {
+    this.#driver = driver;
+    this.name = name;
+    this.driverName = driver.name;
+    this.#mountpoint = mountpoint;
+    this.#status = status;
+  }
+
+  cachedPath(): string {
+    return this.#mountpoint;
+  }
+
+  async path(options?: CallOptions): Promise<string> {
+    if (this.#mountpoint === '') {
+      await this.#driver.request('Path', options?.signal).then(
+        () => (this.#mountpoint = this.#driver.mountpointOf(this.name)),
+        () => undefined,
+      );
+    }
+    return this.#mountpoint;
+  }
+
+  async mount(_id: string, options?: CallOptions): Promise<string> {
+    await this.#driver.request('Mount', options?.signal);
+    this.#mountpoint = this.#driver.mountpointOf(this.name);
+    return this.#mountpoint;
+  }
+
+  async unmount(_id: string, options?: CallOptions): Promise<void> {
+    await this.#driver.request('Unmount', options?.signal);
+    this.#mountpoint = '';
+  }
+
+  async createdAt(): Promise<Date | undefined> {
+    return undefined;
+  }
+
+  status(): Record<string, unknown> | undefined {
+    return this.#status;
+  }
+}
+
 /**
  * A registry with moby's lookup errors and a plugin reference count per driver (what
- * `TestDefererencePluginOnCreateError` checks). `alias` maps a short name to a canonical one.
+ * `TestDefererencePluginOnCreateError` checks). `alias` maps a short name to a canonical one;
+ * `pluginListing`, when set, is awaited by `getAllDrivers` (a plugin store waiting on a plugin).
  */
 export class FakeRegistry implements VolumeDriverRegistry {
   readonly refs = new Map<string, number>();
-  readonly #drivers = new Map<string, FakeDriver>();
+  pluginListing: Promise<void> | undefined;
+  readonly #drivers = new Map<string, VolumeDriver>();
   readonly #aliases = new Map<string, string>();
 
-  constructor(...drivers: FakeDriver[]) {
+  constructor(...drivers: VolumeDriver[]) {
     for (const d of drivers) this.register(d);
   }
 
-  register(driver: FakeDriver): FakeDriver {
+  register<D extends VolumeDriver>(driver: D): D {
     this.#drivers.set(driver.name, driver);
     return driver;
   }
@@ -158,7 +298,7 @@ export class FakeRegistry implements VolumeDriverRegistry {
 
   driver(name: string): FakeDriver {
     const d = this.#drivers.get(name);
-    if (d === undefined) throw new Error(`no fake driver ${name}`);
+    if (!(d instanceof FakeDriver)) throw new Error(`no fake driver ${name}`);
     return d;
   }
 
@@ -187,10 +327,11 @@ export class FakeRegistry implements VolumeDriverRegistry {
   }
 
   async getAllDrivers(): Promise<VolumeDriver[]> {
+    await this.pluginListing;
     return [...this.#drivers.values()];
   }
 
-  #lookup(name: string): FakeDriver {
+  #lookup(name: string): VolumeDriver {
     if (name === '') throw invalidParameter('driver name cannot be empty');
     const d = this.#drivers.get(this.#aliases.get(name) ?? name);
     if (d === undefined) throw notFound(`error looking up volume plugin ${name}: plugin "${name}" not found`);
@@ -313,7 +454,7 @@ export class Harness {
 }
 
 /** A harness cleaned up (services closed, data-root deleted) when the current test finishes. */
-export async function harness(backend: BackendName, ...drivers: FakeDriver[]): Promise<Harness> {
+export async function harness(backend: BackendName, ...drivers: VolumeDriver[]): Promise<Harness> {
   const root = await mkdtemp(join(tmpdir(), 'berth-volume-service-'));
   const h = new Harness(backend, root, new FakeRegistry(...drivers));
   onTestFinished(() => h[Symbol.asyncDispose]());

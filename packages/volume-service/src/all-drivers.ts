@@ -1,0 +1,67 @@
+import { withDeadline } from './deadline.js';
+import { getFromDriver } from './lookup.js';
+import { messageOf } from './op-error.js';
+import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry } from './types.js';
+
+export interface AllDrivers {
+  drivers: VolumeDriver[];
+  /** Set when the registry could not list its plugins in time: `drivers` are the ones it already knew. */
+  warning?: string;
+}
+
+/**
+ * Every driver, within `ms`. The registry's `getAllDrivers` asks the plugin store, which may wait
+ * for plugins that are starting; when it fails or is late, the drivers the registry already knows
+ * (registered ones, kept legacy plugins) are used instead, each also within `ms`.
+ */
+export async function allDrivers(
+  registry: VolumeDriverRegistry,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<AllDrivers> {
+  try {
+    return {
+      drivers: await withDeadline(ms, `volume drivers were not listed within ${ms}ms`, signal, (s) =>
+        registry.getAllDrivers({ signal: s }),
+      ),
+    };
+  } catch (err) {
+    signal?.throwIfAborted();
+    const known = await Promise.all(
+      registry.getDriverList().map((name) =>
+        withDeadline(ms, `driver ${name} did not answer within ${ms}ms`, signal, (s) => registry.getDriver(name, { signal: s })).catch(() => undefined),
+      ),
+    );
+    signal?.throwIfAborted();
+    return { drivers: known.filter((d) => d !== undefined), warning: messageOf(err) };
+  }
+}
+
+/**
+ * Asks every driver whether it has `name` (a name with no known driver). moby asks them one after
+ * the other with no bound; berth asks them all at once, each within `ms`, so a hung plugin costs at
+ * most `ms`. The first driver (in the registry's order) that has the volume wins; drivers that fail
+ * or are late are skipped, as moby skips drivers that fail.
+ */
+export async function probeDrivers(
+  registry: VolumeDriverRegistry,
+  name: string,
+  options: { ms: number; logger: Logger; signal: AbortSignal | undefined },
+): Promise<{ driver: VolumeDriver; volume: Volume } | undefined> {
+  const { ms, logger, signal } = options;
+  logger.debug('Probing all drivers for volume', { volume: name });
+  const { drivers } = await allDrivers(registry, ms, signal);
+  const answers = await Promise.all(
+    drivers.map((driver) =>
+      withDeadline(ms, `driver did not answer within ${ms}ms`, signal, (s) => getFromDriver(driver, name, logger, s)).catch(
+        (err: unknown) => {
+          logger.debug('Skipping a volume driver that could not be asked', { driver: driver.name, volume: name, error: messageOf(err) });
+          return undefined;
+        },
+      ),
+    ),
+  );
+  signal?.throwIfAborted();
+  const index = answers.findIndex((v) => v !== undefined);
+  return index === -1 ? undefined : { driver: drivers[index]!, volume: answers[index]! };
+}
