@@ -1,6 +1,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errdefs';
+import { PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
@@ -17,6 +18,7 @@ import { PidFile } from './pidfile.js';
 export type DaemonStep =
   | 'create-roots'
   | 'pidfile'
+  | 'plugin-store'
   | 'volume-drivers'
   | 'volumes'
   | 'events'
@@ -24,6 +26,7 @@ export type DaemonStep =
   | 'stop-api'
   | 'close-volumes'
   | 'close-events'
+  | 'close-plugin-store'
   | 'remove-pidfile';
 
 export interface DaemonOptions {
@@ -49,6 +52,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   const logger = options.logger ?? silentLogger;
   const trace = options.trace ?? (() => {});
   let pidfile: PidFile | undefined;
+  let pluginStore: PluginStore | undefined;
   let volumes: VolumesService | undefined;
   let events: EventsService | undefined;
   let api: ApiServer | undefined;
@@ -66,6 +70,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     if (volumes !== undefined) await step('close-volumes', () => volumes?.close());
     // After the volume service, so its last events still reach subscribers being shut down.
     if (events !== undefined) await step('close-events', () => events?.close());
+    if (pluginStore !== undefined) await step('close-plugin-store', () => pluginStore?.close());
     if (pidfile !== undefined) await step('remove-pidfile', () => pidfile?.release());
   };
 
@@ -79,11 +84,15 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     trace('pidfile');
     pidfile = await PidFile.acquire(config.pidfile);
 
-    // Plugins slot in here (moby: "Plugin system initialization should happen before restore"):
-    // the plugin store, then the plugin manager's reload, handed to the registry as `pluginGetter`.
+    // moby: "Plugin system initialization should happen before restore. Do not change order."
+    trace('plugin-store');
+    pluginStore = new PluginStore({
+      legacy: config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs },
+      logger: logger.child({ component: 'plugin-store' }),
+    });
 
     trace('volume-drivers');
-    const drivers = new VolumeDriverRegistry({ logger: logger.child({ component: 'volume-drivers' }) });
+    const drivers = new VolumeDriverRegistry({ pluginGetter: pluginStore, logger: logger.child({ component: 'volume-drivers' }) });
     const local = await LocalDriver.open({ root: join(config.dataRoot, 'volumes'), logger: logger.child({ component: 'local-driver' }) });
     drivers.register(local);
 
