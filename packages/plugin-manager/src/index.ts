@@ -1,0 +1,38 @@
+export { PluginManager } from './plugin-manager.js';
+export type { PluginManagerOptions, CallOptions, EnableOptions, ForceOptions } from './plugin-manager.js';
+export type {
+  ManagedPlugin,
+  PluginStoreLike,
+  CreatePlugin,
+  Executor,
+  ExecutorCallOptions,
+  ExitHandler,
+  PluginEvents,
+  PluginEventAction,
+} from './contracts.js';
+export { initEmptySettings } from './plugin-object.js';
+export type {
+  PluginObject,
+  PluginConfig,
+  PluginSettings,
+  PluginInterface,
+  PluginMount,
+  PluginDevice,
+  PluginEnv,
+  PluginArgs,
+  PluginLinux,
+  PluginUser,
+  PluginRootfs,
+  PluginPrivilege,
+} from './plugin-object.js';
+export { parsePluginConfig } from './plugin-config.js';
+export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, PLUGIN_RUNTIME_DESTINATION } from './spec.js';
+export type { OciSpec, OciMount, SpecPaths } from './spec.js';
+export type { OciDevice, OciDeviceRule } from './devices.js';
+export { applySettings } from './settings.js';
+export { computePrivileges, validatePrivileges } from './privileges.js';
+export { DEFAULT_RESTART_POLICY } from './backoff.js';
+export type { RestartPolicy } from './backoff.js';
+export { DEFAULT_MAX_CONFIG_BYTES } from './tar-context.js';
+export { noopLogger } from './logger.js';
+export type { Logger } from './logger.js';

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { system } from '@berth/errdefs';
+import { decodeGo, PLUGIN_SHAPE } from './go-json.js';
+import type { PluginObject } from './plugin-object.js';
+
+// moby's on-disk layout under the manager root (`<data-root>/plugins`):
+//   <id>/config.json        {"plugin": <Engine API object>, "Rootfs": "<abs path>", ...}, 0600
+//   <id>/rootfs/            the plugin's root filesystem
+//   <id>/propagated-mount/  host side of Config.PropagatedMount
+//   <id>-removing           a removal in progress (or interrupted)
+//   tmp/.rootfs*            rootfs being extracted by a create
+
+export const CONFIG_FILE = 'config.json';
+export const FULL_ID = /^[a-f0-9]{64}$/;
+export const REMOVING_SUFFIX = '-removing';
+
+export const pluginDir = (root: string, id: string): string => path.join(root, id);
+export const rootfsDir = (root: string, id: string): string => path.join(root, id, 'rootfs');
+export const propagatedMountDir = (root: string, id: string): string => path.join(root, id, 'propagated-mount');
+export const tmpDir = (root: string): string => path.join(root, 'tmp');
+
+/** A new plugin ID: 64 random hex digits, like moby's `stringid.GenerateRandomID`. */
+export function newPluginId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** What a plugin's `config.json` holds besides the object: moby's digests, kept as found. */
+export type PersistedExtras = Record<string, unknown>;
+
+export interface LoadedPlugin {
+  object: PluginObject;
+  extras: PersistedExtras;
+}
+
+/** Reads `<root>/<id>/config.json`; a missing file keeps its `ENOENT` code (moby skips it with a warning). */
+export async function loadPluginFile(root: string, id: string): Promise<LoadedPlugin> {
+  const file = path.join(pluginDir(root, id), CONFIG_FILE);
+  const text = await readFile(file, 'utf8');
+  let top: unknown;
+  try {
+    top = JSON.parse(text);
+  } catch (err) {
+    throw system(`error decoding ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof top !== 'object' || top === null || Array.isArray(top)) throw system(`error decoding ${file}: not a JSON object`);
+  const extras: PersistedExtras = {};
+  let raw: unknown;
+  for (const [key, value] of Object.entries(top)) {
+    if (key.toLowerCase() === 'plugin') raw = value;
+    else if (key.toLowerCase() !== 'rootfs') extras[key] = value;
+  }
+  let object: PluginObject;
+  try {
+    object = decodeGo(raw ?? null, PLUGIN_SHAPE) as PluginObject;
+  } catch (err) {
+    throw system(`error decoding ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (object.Id !== id) throw system(`error decoding ${file}: it belongs to plugin "${object.Id ?? ''}"`);
+  return { object, extras };
+}
+
+/**
+ * Writes `<root>/<id>/config.json` atomically (temp file, fsync, rename) with mode 0600, in moby's
+ * format so that a Docker daemon can read it back.
+ */
+export async function savePluginFile(root: string, object: PluginObject, extras: PersistedExtras = {}): Promise<void> {
+  const id = object.Id ?? '';
+  const dir = pluginDir(root, id);
+  const document = {
+    Config: '',
+    Blobsums: null,
+    Manifest: '',
+    SwarmServiceID: '',
+    ...extras,
+    plugin: object,
+    Rootfs: rootfsDir(root, id),
+  };
+  const temp = path.join(dir, `.${CONFIG_FILE}.${randomBytes(6).toString('hex')}`);
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(document));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, path.join(dir, CONFIG_FILE));
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw system(`failed to write atomically plugin json: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * moby's `atomicRemoveAll`: rename `dir` to `dir-removing`, then delete that. An interrupted removal
+ * leaves only `-removing` behind, which `reload` deletes; never a half-deleted plugin that loads.
+ */
+export async function atomicRemoveAll(dir: string): Promise<void> {
+  const renamed = dir + REMOVING_SUFFIX;
+  try {
+    await rename(dir, renamed);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') {
+      // An earlier removal failed half way: finish it, then rename again.
+      try {
+        await rm(renamed, { recursive: true, force: true });
+      } catch (rmErr) {
+        throw system(`rename target already exists and could not be removed: ${(rmErr as Error).message}`, { cause: rmErr });
+      }
+      if (!(await exists(dir))) return;
+      try {
+        await rename(dir, renamed);
+      } catch (again) {
+        throw system(`failed to rename dir for atomic removal: ${(again as Error).message}`, { cause: again });
+      }
+    } else if (code !== 'ENOENT') {
+      throw system(`failed to rename dir for atomic removal: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  try {
+    await rm(renamed, { recursive: true, force: true });
+  } catch (err) {
+    await rename(renamed, dir).catch(() => undefined);
+    throw system(`error removing plugin data: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
