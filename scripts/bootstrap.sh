@@ -36,5 +36,6 @@ say "installing dependencies"
 pnpm install --frozen-lockfile --reporter=append-only 2>&1 | grep -vE '^\.\.\./.*better-sqlite3 install: ' || true
 test -d node_modules/.pnpm || { echo "pnpm install failed" >&2; exit 1; }
 
+export TURBO_TELEMETRY_DISABLED=1
 say "building"
 pnpm run build >/dev/null
