@@ -418,3 +418,32 @@ describe('LocalVolume mounts (in-memory mount table)', () => {
     expect(mounter.table.has(slow.dataPath)).toBe(false);
   });
 });
+
+describe('LocalDriver crash safety', () => {
+  it('sweeps what an interrupted create or remove left, and never lists it', async () => {
+    await mkdir(join(root, '.creating-0011223344556677', '_data'), { recursive: true });
+    await writeFile(join(root, '.creating-0011223344556677', 'opts.json'), '{"MountType":"tmpfs","MountDevice":"tmpfs"}');
+    await mkdir(join(root, '.removing-8899aabbccddeeff', '_data', 'big'), { recursive: true });
+    await mkdir(join(root, 'kept', '_data'), { recursive: true });
+    const driver = await LocalDriver.open({ root });
+    expect((await driver.list()).map((v) => v.name)).toEqual(['kept']);
+    expect(await readdir(root)).toEqual(['kept']);
+  });
+
+  it('makes a volume appear whole: nothing but complete volumes in the root after create and remove', async () => {
+    const driver = await LocalDriver.open({ root });
+    const v = await driver.create('whole', { type: 'tmpfs', device: 'tmpfs' });
+    expect((await readdir(root)).sort()).toEqual(['whole']);
+    expect((await readdir(v.rootPath)).sort()).toEqual(['_data', 'opts.json']);
+    await driver.remove(v);
+    expect(await readdir(root)).toEqual([]);
+  });
+
+  it('fills in a directory of that name that is not a volume, as moby does', async () => {
+    await mkdir(join(root, 'odd'), { recursive: true });
+    await writeFile(join(root, 'odd', 'note'), 'x');
+    const driver = await LocalDriver.open({ root });
+    const v = await driver.create('odd', undefined);
+    expect((await readdir(v.rootPath)).sort()).toEqual(['_data', 'note']);
+  });
+});

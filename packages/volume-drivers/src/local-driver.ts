@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { chmod, mkdir, readFile, readdir, realpath, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, system } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
@@ -31,6 +32,14 @@ import {
 export const VOLUME_DATA_DIR = '_data';
 /** The file of a volume that holds its options. */
 export const VOLUME_OPTIONS_FILE = 'opts.json';
+
+/**
+ * Volumes appear and disappear by renaming whole directories, so that a daemon killed half-way
+ * leaves either the complete volume or none of it. The half-built and half-removed directories
+ * carry these prefixes (a volume name cannot start with a dot) and are swept at start.
+ */
+const CREATING_PREFIX = '.creating-';
+const REMOVING_PREFIX = '.removing-';
 
 export interface LocalDriverOptions {
   /** `<data-root>/volumes`; created (mode 0701) when missing. */
@@ -139,11 +148,17 @@ export class LocalDriver implements VolumeDriver {
         if (current === undefined) return;
         await current.releaseForRemoval(signal);
         await this.#refuseIfStillMounted(current);
-        const dataPath = await this.#removablePath(current);
-        await removePath(dataPath);
+        await this.#removablePath(current);
+        const tombstone = join(this.root, REMOVING_PREFIX + randomBytes(8).toString('hex'));
+        try {
+          await rename(current.rootPath, tombstone);
+        } catch (err) {
+          if (!isNotFound(err)) throw systemWrap(err, `error removing volume path '${current.rootPath}'`);
+        }
         this.#volumes.delete(current.name);
-        await removePath(current.rootPath);
         await fsyncDir(this.root).catch(() => undefined);
+        // Symlinks inside are removed, never followed.
+        await removePath(tombstone);
       },
       { signal },
     );
@@ -159,33 +174,42 @@ export class LocalDriver implements VolumeDriver {
   }
 
   async #createOnDisk(volume: LocalVolume): Promise<void> {
-    let created: string | undefined;
+    const staging = join(this.root, CREATING_PREFIX + randomBytes(8).toString('hex'));
     try {
-      created = await mkdir(volume.rootPath, { recursive: true, mode: 0o701 });
-      if (created !== undefined) await chmod(volume.rootPath, 0o701);
+      await this.#populate(staging, volume);
+      await rename(staging, volume.rootPath);
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code;
+      // A non-empty directory of that name that is not a volume (nothing of ours in it): fill it
+      // in place, as moby does, rather than refuse.
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      await this.#populate(volume.rootPath, volume);
+    }
+    await fsyncDir(this.root);
+  }
+
+  /** Makes `dir` hold the volume: mode 0701, `_data` 0755, `opts.json` when there are options. */
+  async #populate(dir: string, volume: LocalVolume): Promise<void> {
+    try {
+      if ((await mkdir(dir, { recursive: true, mode: 0o701 })) !== undefined) await chmod(dir, 0o701);
     } catch (err) {
       throw systemWrap(err, `error while creating volume root path '${volume.rootPath}'`);
     }
+    const dataPath = join(dir, VOLUME_DATA_DIR);
     try {
-      try {
-        if ((await mkdir(volume.dataPath, { recursive: true, mode: 0o755 })) !== undefined) await chmod(volume.dataPath, 0o755);
-      } catch (err) {
-        throw systemWrap(err, `error while creating volume data path '${volume.dataPath}'`);
-      }
-      if (volume.options !== undefined) {
-        try {
-          await writeFileAtomic(join(volume.rootPath, VOLUME_OPTIONS_FILE), encodeOptsJson(volume.options), 0o600);
-        } catch (err) {
-          throw systemWrap(err, 'error while persisting volume options');
-        }
-      }
-      await fsyncDir(volume.rootPath);
-      await fsyncDir(this.root);
+      if ((await mkdir(dataPath, { recursive: true, mode: 0o755 })) !== undefined) await chmod(dataPath, 0o755);
     } catch (err) {
-      // Only what this call created is taken back; a directory that was there before stays.
-      if (created !== undefined) await rm(volume.rootPath, { recursive: true, force: true }).catch(() => undefined);
-      throw err;
+      throw systemWrap(err, `error while creating volume data path '${volume.dataPath}'`);
     }
+    if (volume.options !== undefined) {
+      try {
+        await writeFileAtomic(join(dir, VOLUME_OPTIONS_FILE), encodeOptsJson(volume.options), 0o600);
+      } catch (err) {
+        throw systemWrap(err, 'error while persisting volume options');
+      }
+    }
+    await fsyncDir(dir);
   }
 
   async #scan(): Promise<void> {
@@ -193,7 +217,17 @@ export class LocalDriver implements VolumeDriver {
     const mountPoints = new Set((await this.#mounts()).map((m) => m.mountPoint));
     await Promise.all(
       entries
-        .filter((entry) => entry.isDirectory())
+        .filter((entry) => entry.isDirectory() && (entry.name.startsWith(CREATING_PREFIX) || entry.name.startsWith(REMOVING_PREFIX)))
+        .map(async ({ name }) => {
+          this.#ctx.logger.info('removing what an interrupted volume create or remove left behind', { path: join(this.root, name) });
+          await rm(join(this.root, name), { recursive: true, force: true }).catch((err: unknown) =>
+            this.#ctx.logger.warn('cannot remove leftover volume directory', { path: join(this.root, name), error: String(err) }),
+          );
+        }),
+    );
+    await Promise.all(
+      entries
+        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
         .map(async ({ name }) => {
           const rootPath = join(this.root, name);
           const isVolume = (await exists(join(rootPath, VOLUME_DATA_DIR))) || (await exists(join(rootPath, VOLUME_OPTIONS_FILE)));
