@@ -56,8 +56,14 @@ async function main(argv: readonly string[]): Promise<number> {
 
 /** A failure outside any request must not take the API down with it. */
 function keepRunningOnStrayErrors(logger: Logger): void {
+  // When whoever reads our output goes away (a closed log pipe, `berthd | head`), writes fail with
+  // EPIPE. Logging that failure would write again and fail again; the daemon must simply go on.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   process.on('unhandledRejection', (reason) => logger.error('unhandled promise rejection', { error: reason }));
-  process.on('uncaughtException', (err) => logger.error('uncaught exception', { error: err, stack: err.stack }));
+  process.on('uncaughtException', (err) => {
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
+    logger.error('uncaught exception', { error: err, stack: err.stack });
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -62,7 +62,9 @@ function decode(value: JsonValue, type: GoType, context: ErrorContext | undefine
     case 'map':
       if (value.kind === 'object') {
         const out: Record<string, unknown> = isRecord(existing) ? existing : Object.create(null);
-        for (const [key, item] of value.entries) out[key] = decode(item, type.elem, context, out[key]);
+        // Go decodes every map element into a fresh zero value, so `null` (or a repeated key's
+        // `null`) stores the element type's zero value rather than dropping or keeping anything.
+        for (const [key, item] of value.entries) out[key] = decode(item, type.elem, context, undefined) ?? zeroValue(type.elem);
         return out;
       }
       break;
@@ -71,6 +73,19 @@ function decode(value: JsonValue, type: GoType, context: ErrorContext | undefine
       break;
   }
   throw typeError(valueName(value), type, context);
+}
+
+function zeroValue(type: GoType): unknown {
+  switch (type.kind) {
+    case 'string':
+      return '';
+    case 'bool':
+      return false;
+    case 'struct':
+      return {};
+    default:
+      return null;
+  }
 }
 
 function decodeStruct(
