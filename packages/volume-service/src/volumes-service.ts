@@ -207,12 +207,14 @@ export class VolumesService {
    * Mounts the volume for `ref` and returns the mountpoint. The reference is persisted before the
    * driver is asked, so the volume counts as in use from then on, across restarts, until `unmount`
    * or `release`; a failed mount drops a reference it added and is never followed by an unmount.
-   * Emits `mount` with `{driver, ref}`.
+   * Mounting again with a reference already held answers the mountpoint without mounting twice,
+   * so one `unmount` always undoes it. Emits `mount` with `{driver, ref}`.
    */
   mount(name: string, ref: string, options: SignalOptions = {}): Promise<string> {
     return this.#run(async () => {
       const { signal } = options;
       const { volume: v, added } = await this.#store.reference(name, ref, { signal });
+      if (!added) return resolvePath(v, signal);
       let mountpoint: string;
       try {
         mountpoint = await v.volume.mount(ref, { signal });
