@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,17 @@ describe('createDaemon', () => {
   it("starts in moby's NewDaemon order and stops in reverse", async () => {
     const steps: DaemonStep[] = [];
     const daemon = await createDaemon(config, { trace: (s) => steps.push(s) });
-    expect(steps).toEqual(['create-roots', 'pidfile', 'plugin-store', 'volume-drivers', 'volumes', 'events', 'serve-api']);
+    expect(steps).toEqual([
+      'create-roots',
+      'pidfile',
+      'plugin-store',
+      'containerd',
+      'plugin-manager',
+      'volume-drivers',
+      'volumes',
+      'events',
+      'serve-api',
+    ]);
     expect(daemon.sockets).toEqual(config.hosts);
     expect((await stat(config.dataRoot)).mode & 0o777).toBe(0o711);
     expect(await readFile(config.pidfile, 'utf8')).toBe(String(process.pid));
@@ -44,9 +54,20 @@ describe('createDaemon', () => {
     steps.length = 0;
     await daemon.close();
     await daemon.close();
-    expect(steps).toEqual(['stop-api', 'close-volumes', 'close-events', 'close-plugin-store', 'remove-pidfile']);
+    expect(steps).toEqual([
+      'stop-api',
+      'close-volumes',
+      'shutdown-plugins',
+      'close-containerd',
+      'close-events',
+      'close-plugin-store',
+      'remove-pidfile',
+    ]);
     await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(config.hosts[0] as string)).rejects.toMatchObject({ code: 'ENOENT' });
+    // The plugin layout exists; containerd was never needed, so never started.
+    expect((await readdir(join(config.dataRoot, 'plugins'))).sort()).toEqual(['tmp']);
+    await expect(stat(join(config.execRoot, 'containerd'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('serves volumes and events over the socket', async () => {
@@ -82,7 +103,23 @@ describe('createDaemon', () => {
     try {
       const steps: DaemonStep[] = [];
       await expect(createDaemon(config, { trace: (s) => steps.push(s) })).rejects.toThrow(`failed to start daemon: another daemon is already listening on ${config.hosts[0]}`);
-      expect(steps).toEqual(['create-roots', 'pidfile', 'plugin-store', 'volume-drivers', 'volumes', 'events', 'serve-api', 'close-volumes', 'close-events', 'close-plugin-store', 'remove-pidfile']);
+      expect(steps).toEqual([
+        'create-roots',
+        'pidfile',
+        'plugin-store',
+        'containerd',
+        'plugin-manager',
+        'volume-drivers',
+        'volumes',
+        'events',
+        'serve-api',
+        'close-volumes',
+        'shutdown-plugins',
+        'close-containerd',
+        'close-events',
+        'close-plugin-store',
+        'remove-pidfile',
+      ]);
       await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
       await new Promise<void>((resolve) => squatter.close(() => resolve()));

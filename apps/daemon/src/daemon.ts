@@ -1,30 +1,39 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errdefs';
-import { PluginStore } from '@berth/plugin-store';
+import { Filters } from '@berth/filters';
+import { PluginManager } from '@berth/plugin-manager';
+import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
+import { pluginRoutes } from './api/plugin-routes.js';
 import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
+import { ContainerdSupervisor } from './containerd-supervisor.js';
 import { loadOrCreateEngineId } from './engine-id.js';
 import { EventsService } from './events/events-service.js';
 import { lookupGroup } from './group.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PidFile } from './pidfile.js';
+import { LazyContainerdExecutor } from './plugin-executor.js';
 
 /** The steps of start and shutdown, in the order they run (see `DaemonOptions.trace`). */
 export type DaemonStep =
   | 'create-roots'
   | 'pidfile'
   | 'plugin-store'
+  | 'containerd'
+  | 'plugin-manager'
   | 'volume-drivers'
   | 'volumes'
   | 'events'
   | 'serve-api'
   | 'stop-api'
   | 'close-volumes'
+  | 'shutdown-plugins'
+  | 'close-containerd'
   | 'close-events'
   | 'close-plugin-store'
   | 'remove-pidfile';
@@ -44,15 +53,18 @@ export interface Daemon {
 }
 
 /**
- * The composition root, in moby's `NewDaemon` order: roots and pidfile, (plugins,) volume drivers,
- * the volume service with its restore, the events service, and only then the API. A step that
- * fails undoes the ones before it.
+ * The composition root, in moby's `NewDaemon` order: roots and pidfile, the plugin store, the
+ * plugin manager (its reload starts or re-attaches enabled plugins), the volume drivers, the
+ * volume service with its restore, the events service, and only then the API. A step that fails
+ * undoes the ones before it.
  */
 export async function createDaemon(config: DaemonConfig, options: DaemonOptions = {}): Promise<Daemon> {
   const logger = options.logger ?? silentLogger;
   const trace = options.trace ?? (() => {});
   let pidfile: PidFile | undefined;
   let pluginStore: PluginStore | undefined;
+  let containerd: ContainerdSupervisor | undefined;
+  let plugins: PluginManager<Plugin> | undefined;
   let volumes: VolumesService | undefined;
   let events: EventsService | undefined;
   let api: ApiServer | undefined;
@@ -68,7 +80,11 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   const shutdown = async (): Promise<void> => {
     if (api !== undefined) await step('stop-api', () => api?.close());
     if (volumes !== undefined) await step('close-volumes', () => volumes?.close());
-    // After the volume service, so its last events still reach subscribers being shut down.
+    // moby: after the volumes (and containers) are done with them. Stops plugins unless live-restore.
+    if (plugins !== undefined) await step('shutdown-plugins', () => plugins?.shutdown());
+    // With live-restore, berthd's own containerd keeps running the plugins for the next berthd.
+    if (containerd !== undefined) await step('close-containerd', () => containerd?.close({ keepRunning: config.liveRestore }));
+    // After the volume service and the plugins, so their last events still reach subscribers being shut down.
     if (events !== undefined) await step('close-events', () => events?.close());
     if (pluginStore !== undefined) await step('close-plugin-store', () => pluginStore?.close());
     if (pidfile !== undefined) await step('remove-pidfile', () => pidfile?.release());
@@ -89,6 +105,41 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     pluginStore = new PluginStore({
       legacy: config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs },
       logger: logger.child({ component: 'plugin-store' }),
+    });
+
+    // Nothing starts here: containerd is dialled (or berthd's own started) when a plugin first runs.
+    trace('containerd');
+    const supervisor = new ContainerdSupervisor({
+      address: config.containerd,
+      dir: join(config.execRoot, 'containerd'),
+      logger: logger.child({ component: 'containerd' }),
+    });
+    containerd = supervisor;
+
+    trace('plugin-manager');
+    // Like moby's, the manager emits no events during its reload; the events service is created
+    // after the volume restore, as in moby, and the sink forwards once it exists.
+    const pluginExecRoot = join(config.execRoot, 'plugins');
+    plugins = await PluginManager.open<Plugin>({
+      root: join(config.dataRoot, 'plugins'),
+      // `<exec-root>/plugins/<64-hex id>/<socket>` must stay below 108 bytes (a unix socket path).
+      execRoot: pluginExecRoot,
+      store: pluginStore,
+      createPlugin: (init) => new Plugin(init),
+      createExecutor: (exitHandler) =>
+        new LazyContainerdExecutor({
+          address: (o) => supervisor.address(o),
+          namespace: config.containerdPluginsNamespace,
+          stateDir: pluginExecRoot,
+          runtimeRoot: join(config.execRoot, 'runtime-runc'),
+          exitHandler,
+          logger: logger.child({ component: 'plugin-executor' }),
+        }),
+      liveRestore: config.liveRestore,
+      events: { logPluginEvent: (id, name, action) => events?.log(action, 'plugin', { ID: id, Attributes: { name } }) },
+      // Bound late: the volume service is created after the manager.
+      usersOf: (pluginName) => volumesOn(volumes, pluginName),
+      logger: logger.child({ component: 'plugin-manager' }),
     });
 
     trace('volume-drivers');
@@ -117,10 +168,11 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       dataRoot: config.dataRoot,
       debug: config.logLevel === 'debug',
       engineId,
+      liveRestore: config.liveRestore,
       volumeDrivers: () => service.getDriverList(),
     };
     api = await ApiServer.listen(config.hosts, {
-      routes: [...systemRoutes(info, events), ...volumeRoutes(service)],
+      routes: [...systemRoutes(info, events), ...volumeRoutes(service), ...pluginRoutes(plugins)],
       logger: logger.child({ component: 'api' }),
       gid,
     });
@@ -131,6 +183,18 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
 
   let closing: Promise<void> | undefined;
   return { config, sockets: api.paths, close: () => (closing ??= shutdown()) };
+}
+
+/** How long naming the volumes of a plugin in `plugin <name> is in use` may take. */
+const USERS_TIMEOUT_MS = 2_000;
+
+/** The names of the volumes on a (managed plugin) driver, for the text of `is in use`. */
+async function volumesOn(volumes: VolumesService | undefined, driver: string): Promise<string[]> {
+  if (volumes === undefined) return [];
+  const filters = Filters.empty();
+  filters.add('driver', driver);
+  const { volumes: found } = await volumes.list(filters, { signal: AbortSignal.timeout(USERS_TIMEOUT_MS) });
+  return found.map((v) => v.Name);
 }
 
 /** dockerd's wording: every start failure reads `failed to start daemon...`. */

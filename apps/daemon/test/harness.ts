@@ -26,6 +26,8 @@ export interface StartOptions {
   dir?: string;
   /** Extra flags. */
   args?: string[];
+  /** berthd's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A `berthd` process on a private data-root and socket under a short temp directory. */
@@ -40,7 +42,7 @@ export class Berthd {
   stdout = '';
   stderr = '';
 
-  private constructor(dir: string, args: string[]) {
+  private constructor(dir: string, args: string[], env: NodeJS.ProcessEnv | undefined) {
     this.dir = dir;
     this.dataRoot = join(dir, 'data');
     this.execRoot = join(dir, 'exec');
@@ -49,7 +51,7 @@ export class Berthd {
     this.#process = spawn(
       process.execPath,
       [BERTHD, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', `unix://${this.socket}`, '--config-file', join(dir, 'daemon.json'), ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env },
     );
     this.#process.stdout?.on('data', (c: Buffer) => (this.stdout += c.toString()));
     this.#process.stderr?.on('data', (c: Buffer) => (this.stderr += c.toString()));
@@ -61,7 +63,7 @@ export class Berthd {
     await mkdir(dir, { recursive: true });
     // An explicit, empty daemon.json, so that the host's /etc/berth/daemon.json cannot leak in.
     if (!existsSync(join(dir, 'daemon.json'))) await writeFile(join(dir, 'daemon.json'), '{}\n');
-    const daemon = new Berthd(dir, options.args ?? []);
+    const daemon = new Berthd(dir, options.args ?? [], options.env);
     try {
       await daemon.#waitReady();
     } catch (err) {

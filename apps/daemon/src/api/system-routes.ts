@@ -12,6 +12,8 @@ export interface SystemInfoSource {
   readonly dataRoot: string;
   readonly debug: boolean;
   readonly engineId: string;
+  /** `--live-restore`: reported as `LiveRestoreEnabled`. */
+  readonly liveRestore?: boolean;
   volumeDrivers(): string[];
 }
 
@@ -88,7 +90,7 @@ export function systemInfo(source: SystemInfoSource, eventListeners: number): Re
     Runtimes: {},
     DefaultRuntime: '',
     Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
-    LiveRestoreEnabled: false,
+    LiveRestoreEnabled: source.liveRestore === true,
     Isolation: '',
     InitBinary: '',
     ContainerdCommit: { ID: '' },

@@ -1,0 +1,64 @@
+import { invalidParameter, type BerthError } from '@berth/errdefs';
+
+// Go's `strconv` as far as moby's handlers expose its texts.
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/**
+ * Go's `strconv.Atoi` on a 64-bit platform: an optional sign and decimal digits, nothing else.
+ * Errors carry Go's text (`strconv.Atoi: parsing "x": invalid syntax`, `... value out of range`) and
+ * are 400s, as moby answers them.
+ */
+export function atoi(s: string): number {
+  if (!/^[+-]?[0-9]+$/.test(s)) throw numError(s, 'invalid syntax');
+  const value = BigInt(s);
+  if (value > INT64_MAX || value < INT64_MIN) throw numError(s, 'value out of range');
+  return Number(value);
+}
+
+function numError(s: string, reason: string): BerthError {
+  return invalidParameter(`strconv.Atoi: parsing ${goQuote(s)}: ${reason}`);
+}
+
+/** Go's `strconv.Quote` for valid UTF-8: `"`, `\` and non-printable characters escaped. */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0) as number;
+    switch (ch) {
+      case '"':
+        out += '\\"';
+        continue;
+      case '\\':
+        out += '\\\\';
+        continue;
+      case '\x07':
+        out += '\\a';
+        continue;
+      case '\b':
+        out += '\\b';
+        continue;
+      case '\f':
+        out += '\\f';
+        continue;
+      case '\n':
+        out += '\\n';
+        continue;
+      case '\r':
+        out += '\\r';
+        continue;
+      case '\t':
+        out += '\\t';
+        continue;
+      case '\v':
+        out += '\\v';
+        continue;
+    }
+    if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else if (c !== 0x20 && /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Z}\p{Cn}]/u.test(ch)) {
+      out += c > 0xffff ? `\\U${c.toString(16).padStart(8, '0')}` : `\\u${c.toString(16).padStart(4, '0')}`;
+    } else out += ch;
+  }
+  return `${out}"`;
+}
