@@ -202,7 +202,8 @@ describe('PluginVolumeDriver: mountpoints (TestExternalVolumeDriverPathCalls, ..
     const inRootfs = `/var/lib/berth/plugins/abc/rootfs${plugin.mountpointOf('v')}`;
     expect(await v.path()).toBe(inRootfs);
     expect(await v.mount('m')).toBe(inRootfs);
-    expect((await driver.get('v'))!.cachedPath()).toBe(inRootfs);
+    // `Get` keeps the plugin's own path, as dockerd shows it in `volume inspect`.
+    expect((await driver.get('v'))!.cachedPath()).toBe(plugin.mountpointOf('v'));
     expect((await driver.list())[0]!.cachedPath()).toBe(inRootfs);
     plugin.override('Get', raw('{"Volume": {"Name": "v"}}', 'application/json'));
     expect((await driver.get('v'))!.cachedPath()).toBe('');

@@ -84,9 +84,10 @@ export class PluginVolumeDriver implements VolumeDriver {
   async get(name: string, options?: CallOptions): Promise<Volume | undefined> {
     const v = await this.#proxy.get(name, options?.signal);
     if (v === undefined) return undefined;
-    // The requested name, not the answer's: loose plugins omit it. The mountpoint is scoped (moby
-    // keeps `Get`'s unscoped, a path inside a managed plugin's rootfs).
-    return this.#volume(name, { mountpoint: this.#scopedPath(v.mountpoint), createdAt: v.createdAt, status: v.status });
+    // The requested name, not the answer's: loose plugins omit it. The mountpoint stays as the
+    // plugin gave it, unscoped, as dockerd shows it in `volume inspect`; `Mount` and `Path` answers
+    // are scoped into a managed plugin's rootfs.
+    return this.#volume(name, { mountpoint: v.mountpoint, createdAt: v.createdAt, status: v.status });
   }
 
   /**
