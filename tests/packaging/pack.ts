@@ -22,10 +22,12 @@ async function withWorkspaceDeps(name: string, seen = new Set<string>()): Promis
  * Packs a package and the workspace packages it depends on (as they would be published), then
  * installs the tarballs with plain npm into an empty project. Returns that project's directory.
  */
-export async function installPacked(name: string): Promise<string> {
-  const work = await mkdtemp(path.join(tmpdir(), `berth-pack-${name}-`));
+export async function installPacked(...names: string[]): Promise<string> {
+  const work = await mkdtemp(path.join(tmpdir(), `berth-pack-${names.join('-')}-`));
   const tarballs: string[] = [];
-  for (const pkg of await withWorkspaceDeps(name)) {
+  const packages = new Set<string>();
+  for (const name of names) await withWorkspaceDeps(name, packages);
+  for (const pkg of packages) {
     const dir = path.join(root, 'packages', pkg);
     await readdir(path.join(dir, 'dist')).catch(() => {
       throw new Error(`packages/${pkg}/dist is missing: build the workspace first (pnpm build)`);

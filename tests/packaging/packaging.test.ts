@@ -139,5 +139,50 @@ console.log(JSON.stringify({ hasVersion: typeof version.version === 'string' && 
     );
     expect(JSON.parse(out)).toEqual({ hasVersion: true, missing: 'not-found' });
   });
+
+  it('@berth/plugin-manager creates, lists and removes a plugin from a tar context', async () => {
+    const project = await installPacked('plugin-manager', 'plugin-store');
+    const out = await runScript(
+      project,
+      `
+import { PluginManager } from '@berth/plugin-manager';
+import { Plugin, PluginStore } from '@berth/plugin-store';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+const dir = await mkdtemp(path.join(tmpdir(), 'pm-'));
+const ctx = path.join(dir, 'ctx');
+await mkdir(path.join(ctx, 'rootfs', 'bin'), { recursive: true });
+await writeFile(path.join(ctx, 'rootfs', 'bin', 'plugin'), '#!/bin/sh\\n');
+await writeFile(path.join(ctx, 'config.json'), JSON.stringify({
+  description: 'a test plugin', entrypoint: ['/bin/plugin'],
+  interface: { socket: 'p.sock', types: ['docker.volumedriver/1.0'] },
+  env: [{ name: 'DEBUG', settable: ['value'], value: '0' }],
+}));
+const tar = execFileSync('tar', ['-C', ctx, '-cf', '-', 'config.json', 'rootfs']);
+const store = new PluginStore({ legacy: false });
+const executor = { create: async () => {}, restore: async () => false, signal: async () => {} };
+const manager = await PluginManager.open({
+  root: path.join(dir, 'plugins'), execRoot: path.join(dir, 'exec'), store,
+  createPlugin: (init) => new Plugin(init), createExecutor: () => executor,
+});
+await manager.createFromContext('tester', Readable.from([tar]));
+await manager.set('tester', ['DEBUG=1']);
+const listed = manager.list().map((p) => [p.Name, p.Enabled, p.Settings.Env]);
+let bad = ''; await manager.createFromContext('tester', Readable.from([tar])).catch((e) => { bad = e.message; });
+await manager.remove('tester');
+const left = (await readdir(path.join(dir, 'plugins'))).filter((f) => /^[0-9a-f]{64}/.test(f));
+await manager.shutdown();
+console.log(JSON.stringify({ listed, bad, left }));
+`,
+    );
+    expect(JSON.parse(out)).toEqual({
+      listed: [['tester:latest', false, ['DEBUG=1']]],
+      bad: 'plugin tester:latest already exists',
+      left: [],
+    });
+  });
 });
 
