@@ -45,7 +45,25 @@ describe('defaults', () => {
       containerdPluginsNamespace: 'plugins.moby',
       liveRestore: false,
       pluginDirs: undefined,
+      insecureRegistries: ['127.0.0.0/8', '::1/128'],
     });
+  });
+
+  it('reads insecure registries as dockerd: flag or daemon.json key, loopback always included', () => {
+    expect(config(['--insecure-registry', 'reg.example:5000', '--insecure-registry', 'http://10.0.0.0/8']).insecureRegistries).toEqual([
+      'reg.example:5000',
+      '10.0.0.0/8',
+      '127.0.0.0/8',
+      '::1/128',
+    ]);
+    const file = '/etc/berth/daemon.json';
+    expect(config([], env({ files: { [file]: '{"insecure-registries":["127.0.0.0/8","r:1"]}' } })).insecureRegistries).toEqual([
+      '127.0.0.0/8',
+      'r:1',
+      '::1/128',
+    ]);
+    expect(failure(['--insecure-registry', 'ftp://r:1'])).toBe("insecure registry ftp://r:1 should not contain '://'");
+    expect(failure(['--insecure-registry', '10.0.0.0/99'])).toBe('invalid index name (10.0.0.0/99): invalid CIDR address');
   });
 
   it('reads the containerd, live-restore and legacy plugin directory settings', () => {

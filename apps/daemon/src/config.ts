@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +29,15 @@ export interface DaemonConfig {
   readonly liveRestore: boolean;
   /** Where legacy (v1) plugins are looked for; `undefined`: dockerd's directories. */
   readonly pluginDirs: { readonly socketDirs: readonly string[]; readonly specDirs: readonly string[] } | undefined;
+  /**
+   * Registries reached without verified TLS (HTTPS without certificate checks, then plain HTTP):
+   * `host:port` names and CIDRs, those configured followed by dockerd's loopback defaults.
+   */
+  readonly insecureRegistries: readonly string[];
 }
+
+/** Loopback registries are always insecure, as in dockerd. */
+export const DEFAULT_INSECURE_REGISTRIES: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
 export type Command = { kind: 'run'; config: DaemonConfig } | { kind: 'help' } | { kind: 'version' };
 
@@ -65,6 +74,7 @@ const SETTINGS: ReadonlyArray<{ key: string; flag: string; type: GoType }> = [
   { key: 'exec-root', flag: 'exec-root', type: goString },
   { key: 'group', flag: 'group', type: goString },
   { key: 'hosts', flag: 'host', type: goStringSlice },
+  { key: 'insecure-registries', flag: 'insecure-registry', type: goStringSlice },
   { key: 'live-restore', flag: 'live-restore', type: goBool },
   { key: 'log-format', flag: 'log-format', type: goString },
   { key: 'log-level', flag: 'log-level', type: goString },
@@ -85,6 +95,7 @@ const OPTIONS = {
   group: { type: 'string', short: 'G' },
   help: { type: 'boolean', short: 'h' },
   host: { type: 'string', short: 'H', multiple: true },
+  'insecure-registry': { type: 'string', multiple: true },
   'live-restore': { type: 'boolean' },
   'log-format': { type: 'string' },
   'log-level': { type: 'string', short: 'l' },
@@ -112,6 +123,9 @@ Options:
   -G, --group string         Group for the unix socket (default "docker" if that group exists)
   -h, --help                 Print usage
   -H, --host list            Daemon socket to listen on, unix:///path (default "unix://<exec-root>/berth.sock")
+      --insecure-registry list
+                             Enable insecure registry communication (host:port or CIDR; loopback
+                             registries always are)
       --live-restore         Keep plugins running while berthd is down
       --log-format string    Set the logging format ("text"|"json") (default "text")
   -l, --log-level string     Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
@@ -253,6 +267,9 @@ function resolveConfig(
     socketDirs === undefined && specDirs === undefined
       ? undefined
       : { socketDirs: (socketDirs ?? ['/run/docker/plugins']).map(absolute), specDirs: (specDirs ?? ['/etc/docker/plugins', '/usr/lib/docker/plugins']).map(absolute) };
+  const insecureRegistries = [
+    ...new Set([...(pick(flags['insecure-registry'], 'insecure-registries') ?? []).map(insecureRegistry), ...DEFAULT_INSECURE_REGISTRIES]),
+  ];
   return {
     dataRoot,
     execRoot,
@@ -266,7 +283,32 @@ function resolveConfig(
     containerdPluginsNamespace: namespace === '' ? 'plugins.moby' : namespace,
     liveRestore: pick(flags['live-restore'], 'live-restore') === true,
     pluginDirs,
+    insecureRegistries,
   };
+}
+
+/**
+ * One `insecure-registries` entry as dockerd's `loadInsecureRegistries` takes it: `http://` and
+ * `https://` are dropped (dockerd warns), any other scheme is refused; a CIDR must parse.
+ */
+function insecureRegistry(entry: string): string {
+  let value = entry.trim();
+  const lower = value.toLowerCase();
+  if (lower.startsWith('http://')) value = value.slice('http://'.length);
+  else if (lower.startsWith('https://')) value = value.slice('https://'.length);
+  else if (value.includes('://')) throw new ConfigError(`insecure registry ${entry} should not contain '://'`);
+  if (value === '') throw new ConfigError(`invalid index name (${entry})`);
+  const slash = value.indexOf('/');
+  if (slash >= 0) {
+    const address = value.slice(0, slash);
+    const prefix = value.slice(slash + 1);
+    const family = isIP(address);
+    const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : Number.NaN;
+    if (family === 0 || !(bits >= 0 && bits <= (family === 6 ? 128 : 32))) {
+      throw new ConfigError(`invalid index name (${entry}): invalid CIDR address`);
+    }
+  }
+  return value;
 }
 
 /** dockerd's accepted levels, folded onto berth's four. */

@@ -25,6 +25,7 @@ beforeEach(async () => {
     containerdPluginsNamespace: 'plugins.moby',
     liveRestore: false,
     pluginDirs: { socketDirs: [join(dir, 'plugins')], specDirs: [] },
+    insecureRegistries: ['127.0.0.0/8', '::1/128'],
   };
 });
 

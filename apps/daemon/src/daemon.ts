@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
 import { PluginManager } from '@berth/plugin-manager';
+import { ContentStore } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
+import { authRoute } from './api/auth-route.js';
 import { pluginRoutes } from './api/plugin-routes.js';
 import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
@@ -18,6 +20,8 @@ import { lookupGroup } from './group.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PidFile } from './pidfile.js';
 import { LazyContainerdExecutor } from './plugin-executor.js';
+import { RegistryPlugins } from './registry-plugins.js';
+import { BERTH_VERSION } from './version.js';
 
 /** The steps of start and shutdown, in the order they run (see `DaemonOptions.trace`). */
 export type DaemonStep =
@@ -120,8 +124,12 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     // Like moby's, the manager emits no events during its reload; the events service is created
     // after the volume restore, as in moby, and the sink forwards once it exists.
     const pluginExecRoot = join(config.execRoot, 'plugins');
+    const pluginRoot = join(config.dataRoot, 'plugins');
+    // moby's layout: the content store of plugin images at `<data-root>/plugins/storage`.
+    const contentStore = new ContentStore({ root: join(pluginRoot, 'storage') });
     plugins = await PluginManager.open<Plugin>({
-      root: join(config.dataRoot, 'plugins'),
+      root: pluginRoot,
+      contentStore,
       // `<exec-root>/plugins/<64-hex id>/<socket>` must stay below 108 bytes (a unix socket path).
       execRoot: pluginExecRoot,
       store: pluginStore,
@@ -140,6 +148,13 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // Bound late: the volume service is created after the manager.
       usersOf: (pluginName) => volumesOn(volumes, pluginName),
       logger: logger.child({ component: 'plugin-manager' }),
+    });
+
+    const registryPlugins = new RegistryPlugins({
+      manager: plugins,
+      store: contentStore,
+      registry: { insecureRegistries: config.insecureRegistries, userAgent: `berth/${BERTH_VERSION}` },
+      logger: logger.child({ component: 'plugin-registry' }),
     });
 
     trace('volume-drivers');
@@ -170,9 +185,15 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       engineId,
       liveRestore: config.liveRestore,
       volumeDrivers: () => service.getDriverList(),
+      insecureRegistries: config.insecureRegistries,
     };
     api = await ApiServer.listen(config.hosts, {
-      routes: [...systemRoutes(info, events), ...volumeRoutes(service), ...pluginRoutes(plugins)],
+      routes: [
+        ...systemRoutes(info, events),
+        authRoute((request, signal) => registryPlugins.login(request, signal)),
+        ...volumeRoutes(service),
+        ...pluginRoutes(plugins, registryPlugins),
+      ],
       logger: logger.child({ component: 'api' }),
       gid,
     });

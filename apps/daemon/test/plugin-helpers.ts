@@ -153,10 +153,10 @@ export async function cleanupDaemonWithOwnContainerd(daemon: Berthd | undefined)
   await rm(daemon.dir, { recursive: true, force: true });
 }
 
-/** The directories under `<data-root>/plugins`, and what its `tmp/` holds. */
+/** The directories under `<data-root>/plugins` (but `tmp/` and the content store `storage/`), and what `tmp/` holds. */
 export async function pluginLeftovers(dataRoot: string): Promise<{ plugins: string[]; tmp: string[] }> {
   const root = join(dataRoot, 'plugins');
-  const plugins = (await readdir(root)).filter((e) => e !== 'tmp').sort();
+  const plugins = (await readdir(root)).filter((e) => e !== 'tmp' && e !== 'storage').sort();
   const tmp = await readdir(join(root, 'tmp'));
   return { plugins, tmp };
 }

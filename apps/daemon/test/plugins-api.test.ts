@@ -201,45 +201,38 @@ describeWithDocker('plugins through the Engine API, without running them', () =>
     await remove('vol');
   });
 
-  it('answers privileges of installed plugins, and 501 where a registry would be needed', async () => {
+  it('asks the registry for privileges and checks pull, push and upgrade requests as moby does', async () => {
     await docker(
       'plugin',
       'create',
       'priv',
       await pluginDir(join(dir, 'priv'), { ...VOLUME_CONFIG, Network: { Type: 'host' }, Linux: { Capabilities: ['CAP_SYS_ADMIN'] } }),
     );
-    await docker('plugin', 'create', 'plain', await pluginDir(join(dir, 'plain'), VOLUME_CONFIG));
-    const privileges = await daemon.http({ path: '/plugins/privileges?remote=priv' });
-    expect([privileges.status, privileges.json]).toEqual([
-      200,
-      [
-        { Name: 'network', Description: 'permissions to access a network', Value: ['host'] },
-        { Name: 'capabilities', Description: 'list of additional capabilities required', Value: ['CAP_SYS_ADMIN'] },
-      ],
-    ]);
-    expect((await daemon.http({ path: '/plugins/privileges?remote=plain:latest' })).body).toBe('null\n');
-    const remote = await daemon.http({ path: '/plugins/privileges?remote=vieux/sshfs' });
-    expect(remote.status).toBe(501);
-    expect(remote.json).toEqual({ message: expect.stringMatching(/^cannot fetch the privileges of vieux\/sshfs:latest: berth cannot reach a registry yet/) });
+    // Privileges come from the registry, never from an installed plugin of that name; a registry
+    // that cannot be reached gives `[]` (moby's quirk), and the pull then says why.
+    const unreachable = '127.0.0.1:1/berth/none:1';
+    expect((await daemon.http({ path: '/plugins/privileges?remote=priv' })).body).toBe('[]\n');
+    expect((await daemon.http({ path: `/plugins/privileges?remote=${unreachable}` })).body).toBe('[]\n');
     expect((await daemon.http({ path: '/plugins/privileges?remote=Bad' })).status).toBe(400);
-
-    // `docker plugin install` asks for the privileges first.
-    const install = await docker('plugin', 'install', '--grant-all-permissions', 'vieux/sshfs');
+    const install = await docker('plugin', 'install', '--grant-all-permissions', unreachable);
     expect(install.code).toBe(1);
-    expect(install.stderr).toMatch(/^Error response from daemon: cannot fetch the privileges of vieux\/sshfs:latest: berth cannot reach a registry yet/);
+    expect(install.stderr).toMatch(/^Error response from daemon: error resolving plugin reference: GET http:\/\/127\.0\.0\.1:1\/v2\/: connect ECONNREFUSED/);
 
     const post = (path: string) => daemon.http({ method: 'POST', path });
-    expect((await post('/plugins/pull?remote=vieux/sshfs')).status).toBe(501);
-    expect((await post('/plugins/pull?remote=vieux/sshfs&name=priv')).json).toEqual({ message: 'plugin priv:latest already exists' });
-    expect((await post('/plugins/pull?remote=vieux/sshfs&name=x@sha256:' + 'a'.repeat(64))).json).toEqual({ message: 'cannot use digest in plugin tag' });
-    expect((await post('/plugins/priv/push')).status).toBe(501);
+    expect((await post(`/plugins/pull?remote=${unreachable}&name=priv`)).json).toEqual({ message: 'plugin priv:latest already exists' });
+    expect((await post(`/plugins/pull?remote=${unreachable}&name=x@sha256:` + 'a'.repeat(64))).json).toEqual({ message: 'cannot use digest in plugin tag' });
     expect((await post('/plugins/nosuch/push')).status).toBe(404);
-    expect((await post('/plugins/priv/upgrade?remote=vieux/sshfs')).status).toBe(501);
-    expect((await post('/plugins/nosuch/upgrade?remote=vieux/sshfs')).status).toBe(404);
+    // The plugin's name says where it goes: a registry that is not there.
+    await docker('plugin', 'create', '127.0.0.1:1/berth/pushme', await pluginDir(join(dir, 'pushme'), VOLUME_CONFIG));
+    const push = await docker('plugin', 'push', '127.0.0.1:1/berth/pushme');
+    expect(push.code).toBe(1);
+    expect(push.stdout).toMatch(/^The push refers to repository \[127\.0\.0\.1:1\/berth\/pushme\]\n/);
+    expect(push.stderr).toMatch(/^error pushing plugin: GET http:\/\/127\.0\.0\.1:1\/v2\/: connect ECONNREFUSED/);
+    expect((await post(`/plugins/nosuch/upgrade?remote=${unreachable}`)).status).toBe(404);
     expect((await post('/v1.25/plugins/priv/upgrade?remote=vieux/sshfs')).json).toEqual({
       message: 'POST /plugins/{name:.*}/upgrade requires minimum API version 1.26',
     });
-    await remove('priv', 'plain');
+    await remove('priv', '127.0.0.1:1/berth/pushme');
   });
 
   it('emits create and remove events with the ID as actor and the name as attribute', async () => {

@@ -64,9 +64,35 @@ export interface ExitHandler {
   handleExitEvent(id: string): void | Promise<void>;
 }
 
-export type PluginEventAction = 'create' | 'enable' | 'disable' | 'remove';
+export type PluginEventAction = 'create' | 'enable' | 'disable' | 'remove' | 'pull';
 
-/** The daemon's events service: `type=plugin`, `Actor.ID = id`, attribute `name`. */
+/**
+ * The daemon's events service: `type=plugin`, `Actor.ID = id`, attribute `name`. For `pull`
+ * (install and upgrade) the actor is the remote reference in familiar form, as in moby.
+ */
 export interface PluginEvents {
   logPluginEvent(id: string, name: string, action: PluginEventAction): void;
+}
+
+/**
+ * The content store of plugin images under `<root>/storage` (`@berth/plugin-registry`'s
+ * `ContentStore` fits): the manager only collects garbage in it — blobs no plugin references —
+ * after a remove, a failed install and an upgrade.
+ */
+export interface ContentStoreLike {
+  /** Every committed blob's digest (`sha256:<hex>`). */
+  list(): Promise<string[]>;
+  delete(digest: string): Promise<void>;
+  /** Clears what interrupted writes left; called once when the manager opens. */
+  removeIngests?(): Promise<void>;
+}
+
+/** A plugin image as moby records it beside a plugin (`Config`, `Blobsums`, `Manifest` in `config.json`). */
+export interface PluginImageRecord {
+  /** Digest of the config blob (`application/vnd.docker.plugin.v1+json`). */
+  readonly configDigest: string;
+  /** Digest of the schema2 (or OCI) manifest. */
+  readonly manifestDigest: string;
+  /** Digests of the layers, in order. */
+  readonly blobsums: readonly string[];
 }

@@ -1,5 +1,5 @@
 export { PluginManager } from './plugin-manager.js';
-export type { PluginManagerOptions, CallOptions, EnableOptions, ForceOptions } from './plugin-manager.js';
+export type { PluginManagerOptions, CallOptions, EnableOptions, ForceOptions, RootfsInstallOptions } from './plugin-manager.js';
 export type {
   ManagedPlugin,
   PluginStoreLike,
@@ -9,6 +9,8 @@ export type {
   ExitHandler,
   PluginEvents,
   PluginEventAction,
+  ContentStoreLike,
+  PluginImageRecord,
 } from './contracts.js';
 export { initEmptySettings } from './plugin-object.js';
 export type {

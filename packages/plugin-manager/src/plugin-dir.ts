@@ -10,7 +10,11 @@ import type { PluginObject } from './plugin-object.js';
 //   <id>/rootfs/            the plugin's root filesystem
 //   <id>/propagated-mount/  host side of Config.PropagatedMount
 //   <id>-removing           a removal in progress (or interrupted)
-//   tmp/.rootfs*            rootfs being extracted by a create
+//   <id>/rootfs-old/        the previous rootfs during an upgrade (`reload` finishes or undoes it)
+//   <id>/config.json.upgrade the upgraded plugin's config, written before the rootfs swap; renaming
+//                           it over config.json is the upgrade's commit point
+//   tmp/.rootfs*            rootfs being extracted by a create or a pull
+//   storage/                the content store of pulled and pushed plugin images (blobs/sha256/<hex>)
 
 export const CONFIG_FILE = 'config.json';
 export const FULL_ID = /^[a-f0-9]{64}$/;
@@ -20,6 +24,9 @@ export const pluginDir = (root: string, id: string): string => path.join(root, i
 export const rootfsDir = (root: string, id: string): string => path.join(root, id, 'rootfs');
 export const propagatedMountDir = (root: string, id: string): string => path.join(root, id, 'propagated-mount');
 export const tmpDir = (root: string): string => path.join(root, 'tmp');
+export const storageDir = (root: string): string => path.join(root, 'storage');
+export const oldRootfsDir = (root: string, id: string): string => path.join(root, id, 'rootfs-old');
+export const UPGRADE_CONFIG_FILE = `${CONFIG_FILE}.upgrade`;
 
 /** A new plugin ID: 64 random hex digits, like moby's `stringid.GenerateRandomID`. */
 export function newPluginId(): string {
@@ -65,7 +72,12 @@ export async function loadPluginFile(root: string, id: string): Promise<LoadedPl
  * Writes `<root>/<id>/config.json` atomically (temp file, fsync, rename) with mode 0600, in moby's
  * format so that a Docker daemon can read it back.
  */
-export async function savePluginFile(root: string, object: PluginObject, extras: PersistedExtras = {}): Promise<void> {
+export async function savePluginFile(
+  root: string,
+  object: PluginObject,
+  extras: PersistedExtras = {},
+  fileName: string = CONFIG_FILE,
+): Promise<void> {
   const id = object.Id ?? '';
   const dir = pluginDir(root, id);
   const document = {
@@ -86,7 +98,7 @@ export async function savePluginFile(root: string, object: PluginObject, extras:
     await handle.close();
   }
   try {
-    await rename(temp, path.join(dir, CONFIG_FILE));
+    await rename(temp, path.join(dir, fileName));
   } catch (err) {
     await rm(temp, { force: true });
     throw system(`failed to write atomically plugin json: ${(err as Error).message}`, { cause: err });
@@ -125,6 +137,40 @@ export async function atomicRemoveAll(dir: string): Promise<void> {
   } catch (err) {
     await rename(renamed, dir).catch(() => undefined);
     throw system(`error removing plugin data: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Finishes or undoes an upgrade a crash interrupted (see `upgradeRootfs`), before the plugin is
+ * loaded: with `config.json.upgrade` still there the commit point was not reached, so the new
+ * rootfs (if it was moved in) goes and `rootfs-old` comes back; without it the upgrade committed
+ * and only `rootfs-old` is left to delete. Returns what it did, for the log.
+ */
+export async function recoverUpgrade(root: string, id: string): Promise<'none' | 'rolled-back' | 'completed'> {
+  const staged = path.join(pluginDir(root, id), UPGRADE_CONFIG_FILE);
+  const old = oldRootfsDir(root, id);
+  const hasStaged = await exists(staged);
+  const hasOld = await exists(old);
+  if (!hasStaged && !hasOld) return 'none';
+  if (hasStaged) {
+    if (hasOld) {
+      await rm(rootfsDir(root, id), { recursive: true, force: true });
+      await rename(old, rootfsDir(root, id));
+    }
+    await rm(staged, { force: true });
+    return 'rolled-back';
+  }
+  await rm(old, { recursive: true, force: true });
+  return 'completed';
+}
+
+/** fsync of a directory, so that renames in it are on disk. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

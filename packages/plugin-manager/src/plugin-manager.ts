@@ -2,16 +2,18 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promi
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BerthError, invalidParameter, isNotFound, system, unavailable, wrap } from '@berth/errdefs';
+import { BerthError, conflict, invalidParameter, isConflict, isNotFound, system, unavailable, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
 import { KeyedLock } from '@berth/locker';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './backoff.js';
 import type {
+  ContentStoreLike,
   CreatePlugin,
   Executor,
   ExitHandler,
   ManagedPlugin,
   PluginEvents,
+  PluginImageRecord,
   PluginStoreLike,
 } from './contracts.js';
 import { Controller, type Run } from './controller.js';
@@ -23,19 +25,26 @@ import { makeRShared, recursiveUnmount } from './mounts.js';
 import { parsePluginConfig } from './plugin-config.js';
 import {
   atomicRemoveAll,
+  CONFIG_FILE,
   FULL_ID,
   loadPluginFile,
   newPluginId,
+  oldRootfsDir,
+  type PersistedExtras,
   pluginDir,
   propagatedMountDir,
+  recoverUpgrade,
   REMOVING_SUFFIX,
   rootfsDir,
   savePluginFile,
+  storageDir,
+  syncDir,
   tmpDir,
+  UPGRADE_CONFIG_FILE,
 } from './plugin-dir.js';
-import { initEmptySettings, interfaceTypes, type PluginObject, type PluginPrivilege } from './plugin-object.js';
-import { computePrivileges } from './privileges.js';
-import { pluginNameForCreate } from './reference.js';
+import { initEmptySettings, interfaceTypes, type PluginConfig, type PluginObject, type PluginPrivilege } from './plugin-object.js';
+import { computePrivileges, validatePrivileges } from './privileges.js';
+import { pluginNameForCreate, pluginNameForPull } from './reference.js';
 import { applySettings } from './settings.js';
 import { waitForSocket } from './socket-wait.js';
 import { buildSpec } from './spec.js';
@@ -76,6 +85,11 @@ export interface PluginManagerOptions<P extends ManagedPlugin> {
   restartPolicy?: Partial<RestartPolicy> | undefined;
   /** Largest `config.json` accepted by `createFromContext`. Default 1 MiB. */
   maxConfigBytes?: number | undefined;
+  /**
+   * The content store of plugin images at `<root>/storage` (`@berth/plugin-registry`'s
+   * `ContentStore`). Optional: without it there is no garbage collection of blobs.
+   */
+  contentStore?: ContentStoreLike | undefined;
 }
 
 export interface CallOptions {
@@ -92,6 +106,24 @@ export interface EnableOptions extends CallOptions {
 
 export interface ForceOptions extends CallOptions {
   force?: boolean | undefined;
+}
+
+/** A fetched plugin to install (`installFromRootfs`) or to swap in (`upgradeRootfs`). */
+export interface RootfsInstallOptions extends CallOptions, PluginImageRecord {
+  /**
+   * The extracted rootfs, on the manager's filesystem (under `tmpDir`): moved into place on
+   * success, removed on failure. It is consumed either way.
+   */
+  rootfsDir: string;
+  /** The plugin's config, as fetched (its blob is `configDigest`). */
+  config: PluginConfig;
+  /** moby's `PluginReference`: `reference.String()` of the remote, `docker.io/vieux/sshfs:latest`. */
+  pluginReference: string;
+  /**
+   * The privileges the user accepted (the body of pull and upgrade); they must equal those the
+   * config asks for, else `incorrect privileges`. Undefined: not checked.
+   */
+  privileges?: readonly PluginPrivilege[] | undefined;
 }
 
 // Types whose propagated mount moby migrates out of the rootfs and creates on load.
@@ -122,7 +154,12 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
   readonly #stopTimeoutMs: number;
   readonly #restartPolicy: RestartPolicy;
   readonly #maxConfigBytes: number | undefined;
+  readonly #contentStore: ContentStoreLike | undefined;
   readonly #controllers = new Map<string, Controller>();
+  /** Fetches, installs and pushes in progress: blobs they use may not be referenced yet. */
+  #leases = 0;
+  #gcRunning: Promise<void> | undefined;
+  #gcWanted = false;
   /** Per plugin ID; held across its start and stop, never across another plugin's. */
   readonly #locks = new KeyedLock();
   /** Per full name, around the last step of a create. */
@@ -143,6 +180,7 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     this.#restartPolicy = { ...DEFAULT_RESTART_POLICY, ...options.restartPolicy };
     this.#maxConfigBytes = options.maxConfigBytes;
+    this.#contentStore = options.contentStore;
     this.#executor = options.createExecutor(this);
   }
 
@@ -161,6 +199,21 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
       throw wrap(err, 'failed to restore plugins');
     }
     return manager;
+  }
+
+  /** `<data-root>/plugins`. */
+  get root(): string {
+    return this.#root;
+  }
+
+  /** `<root>/tmp`: where fetched rootfs directories are extracted (same filesystem as the plugins). */
+  get tmpDir(): string {
+    return tmpDir(this.#root);
+  }
+
+  /** `<root>/storage`: where the content store of plugin images belongs (moby's layout). */
+  get storageDir(): string {
+    return storageDir(this.#root);
   }
 
   // ---- Engine API operations ---------------------------------------------------------------
@@ -336,6 +389,254 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
       { signal: options.signal },
     );
     this.#events?.logPluginEvent(plugin.id, name, 'remove');
+    // moby: `go pm.GC()` — the blobs only this plugin used.
+    void this.gc();
+  }
+
+  /**
+   * Checks, before anything is fetched, that a plugin may be installed under `name` (moby's
+   * `Pull` does so first): returns the normalised name (`foo/bar:latest`); a taken name is the
+   * store's `plugin <name> already exists` (conflict; pull answers it as 400, as moby).
+   */
+  validateName(name: string): string {
+    const fullName = pluginNameForPull(name);
+    this.#store.validateName(fullName);
+    return fullName;
+  }
+
+  /**
+   * Installs a fetched plugin (moby's `createPlugin` for pull): a new ID, `Settings` from its
+   * config, the rootfs renamed into `<root>/<id>/rootfs`, moby's `Config`, `Blobsums` and
+   * `Manifest` persisted in `config.json` beside the object, disabled. The name is checked again
+   * (400 `plugin <name> already exists`), then the privileges. `rootfsDir` is consumed.
+   */
+  async installFromRootfs(name: string, options: RootfsInstallOptions): Promise<P> {
+    try {
+      this.#assertOpen();
+      const fullName = pluginNameForPull(name);
+      return await this.#names.with(fullName, async () => {
+        try {
+          this.#store.validateName(fullName);
+        } catch (err) {
+          throw isConflict(err) ? invalidParameter((err as Error).message, { cause: err }) : err;
+        }
+        if (options.privileges !== undefined) validatePrivileges(computePrivileges(options.config), options.privileges);
+        options.signal?.throwIfAborted();
+        const id = newPluginId();
+        const config = structuredClone(options.config);
+        const object: PluginObject = {
+          Config: config,
+          Enabled: false,
+          Id: id,
+          Name: fullName,
+          PluginReference: options.pluginReference,
+          Settings: initEmptySettings(config),
+        };
+        const extras = imageExtras(options);
+        const dir = pluginDir(this.#root, id);
+        await mkdir(dir, { mode: 0o700 });
+        try {
+          await rename(options.rootfsDir, rootfsDir(this.#root, id));
+          await savePluginFile(this.#root, object, extras);
+          await syncDir(this.#root);
+          const created = this.#createPlugin({ object, rootfs: rootfsDir(this.#root, id) });
+          this.#store.add(created);
+          this.#controllers.set(id, new Controller(this.#restartPolicy, extras));
+          return created;
+        } catch (err) {
+          await rm(dir, { recursive: true, force: true });
+          throw err;
+        }
+      }, { signal: options.signal });
+    } finally {
+      await rm(options.rootfsDir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * `POST /plugins/{name}/upgrade` once fetched (moby's `upgradePlugin`): only while disabled
+   * (409 `plugin must be disabled before upgrading: plugin <name> is enabled`); the privileges are
+   * checked, then the new config is staged as `config.json.upgrade`, `rootfs` becomes
+   * `rootfs-old`, the new rootfs moves in, and renaming the staged config over `config.json`
+   * commits; `rootfs-old` is then deleted. Any failure before the commit puts the old rootfs back;
+   * a crash is finished or undone by the next `open`. The plugin keeps its ID, name and
+   * `Settings`; `Config`, `PluginReference` and the image record are the new ones. `rootfsDir` is
+   * consumed.
+   */
+  async upgradeRootfs(name: string, options: RootfsInstallOptions): Promise<P> {
+    try {
+      this.#assertOpen();
+      const plugin = this.#store.getV2Plugin(name);
+      await this.#locks.with(
+        plugin.id,
+        async () => {
+          const c = this.#current(plugin, name);
+          if (plugin.enabled || c.run !== undefined) {
+            throw conflict(`plugin must be disabled before upgrading: plugin ${plugin.name} is enabled`);
+          }
+          if (options.privileges !== undefined) validatePrivileges(computePrivileges(options.config), options.privileges);
+          options.signal?.throwIfAborted();
+          await this.#swapRootfs(plugin, c, options);
+        },
+        { signal: options.signal },
+      );
+      return plugin;
+    } finally {
+      await rm(options.rootfsDir, { recursive: true, force: true });
+    }
+  }
+
+  async #swapRootfs(plugin: P, c: Controller, options: RootfsInstallOptions): Promise<void> {
+    const id = plugin.id;
+    const dir = pluginDir(this.#root, id);
+    const current = rootfsDir(this.#root, id);
+    const old = oldRootfsDir(this.#root, id);
+    const staged = path.join(dir, UPGRADE_CONFIG_FILE);
+    // Nothing may stay mounted in the old rootfs (a plugin disabled with force while in use).
+    try {
+      await recursiveUnmount(current);
+    } catch (err) {
+      throw wrap(err, 'error unmounting plugin rootfs');
+    }
+    const object: PluginObject = {
+      ...plugin.object,
+      Config: structuredClone(options.config),
+      PluginReference: options.pluginReference,
+    };
+    const extras = { ...c.extras, ...imageExtras(options) };
+    await rm(old, { recursive: true, force: true });
+    await savePluginFile(this.#root, object, extras, UPGRADE_CONFIG_FILE);
+    let movedOld = false;
+    try {
+      try {
+        await rename(current, old);
+        movedOld = true;
+      } catch (err) {
+        throw wrap(err, 'error backing up plugin data before upgrade');
+      }
+      try {
+        await rename(options.rootfsDir, current);
+      } catch (err) {
+        throw wrap(err, 'error upgrading');
+      }
+      await syncDir(dir);
+      // The commit point: from here the upgrade stands, also after a crash.
+      await rename(staged, path.join(dir, CONFIG_FILE));
+      await syncDir(dir);
+    } catch (err) {
+      if (movedOld) {
+        await rm(current, { recursive: true, force: true });
+        await rename(old, current).catch((restoreErr: unknown) =>
+          this.#logger.error('error restoring old plugin root on upgrade failure', { plugin: id, error: message(restoreErr) }),
+        );
+      }
+      await rm(staged, { force: true });
+      throw err;
+    }
+    plugin.object.Config = object.Config;
+    plugin.object.PluginReference = options.pluginReference;
+    c.extras = extras;
+    await rm(old, { recursive: true, force: true }).catch((err: unknown) =>
+      this.#logger.error('error cleaning up old plugin root after successful upgrade', { plugin: id, error: message(err) }),
+    );
+  }
+
+  /** The `pull` event of an install or upgrade: actor the remote in familiar form, `name` the local name (moby). */
+  logPullEvent(remote: string, name: string): void {
+    this.#events?.logPluginEvent(remote, name, 'pull');
+  }
+
+  /**
+   * The image recorded for a plugin (moby's `Config`, `Blobsums`, `Manifest`): for a pulled
+   * plugin what was fetched, for a created one what its first push built; undefined when none.
+   */
+  image(name: string): PluginImageRecord | undefined {
+    const plugin = this.#store.getV2Plugin(name);
+    const extras = this.#controllers.get(plugin.id)?.extras ?? {};
+    const configDigest = extras['Config'];
+    const manifestDigest = extras['Manifest'];
+    const blobsums = extras['Blobsums'];
+    if (typeof configDigest !== 'string' || configDigest === '' || typeof manifestDigest !== 'string' || manifestDigest === '') return undefined;
+    if (!Array.isArray(blobsums) || !blobsums.every((b): b is string => typeof b === 'string')) return undefined;
+    return { configDigest, manifestDigest, blobsums };
+  }
+
+  /**
+   * Records the image built for a plugin (by its first push), as moby's `CreateFromContext`
+   * records the one it builds: `Config`, `Blobsums`, `Manifest` in `config.json`, and
+   * `Config.rootfs.diff_ids` naming the layers.
+   */
+  async recordImage(name: string, image: PluginImageRecord, options: CallOptions = {}): Promise<void> {
+    this.#assertOpen();
+    const plugin = this.#store.getV2Plugin(name);
+    await this.#locks.with(
+      plugin.id,
+      async () => {
+        const c = this.#current(plugin, name);
+        const extras = { ...c.extras, ...imageExtras(image) };
+        const config = { ...plugin.object.Config, rootfs: { type: 'layers', diff_ids: [...image.blobsums] } };
+        await savePluginFile(this.#root, { ...plugin.object, Config: config }, extras);
+        plugin.object.Config = config;
+        c.extras = extras;
+      },
+      { signal: options.signal },
+    );
+  }
+
+  /**
+   * Runs `fn` (a fetch and install, an upgrade, a push) while garbage collection waits: blobs it
+   * writes are not referenced by any plugin until it records them. moby's `muGC` read lock.
+   */
+  async withContentLease<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#gcRunning !== undefined) await this.#gcRunning;
+    this.#leases++;
+    try {
+      return await fn();
+    } finally {
+      this.#leases--;
+      if (this.#leases === 0 && this.#gcWanted) void this.gc();
+    }
+  }
+
+  /**
+   * Deletes every blob of the content store that no plugin references (its `Config`, `Blobsums`
+   * or `Manifest`). Deferred while a lease is held; never throws (failures are logged).
+   */
+  gc(): Promise<void> {
+    if (this.#contentStore === undefined) return Promise.resolve();
+    if (this.#leases > 0 || this.#gcRunning !== undefined) {
+      this.#gcWanted = true;
+      return this.#gcRunning ?? Promise.resolve();
+    }
+    this.#gcWanted = false;
+    const store = this.#contentStore;
+    const running = this.#collect(store).finally(() => {
+      this.#gcRunning = undefined;
+      if (this.#gcWanted && this.#leases === 0) void this.gc();
+    });
+    this.#gcRunning = running;
+    return running;
+  }
+
+  async #collect(store: ContentStoreLike): Promise<void> {
+    const keep = new Set<string>();
+    for (const c of this.#controllers.values()) {
+      for (const key of ['Config', 'Manifest']) {
+        const digest = c.extras[key];
+        if (typeof digest === 'string') keep.add(digest);
+      }
+      const blobsums = c.extras['Blobsums'];
+      if (Array.isArray(blobsums)) for (const digest of blobsums) if (typeof digest === 'string') keep.add(digest);
+    }
+    try {
+      for (const digest of await store.list()) {
+        if (keep.has(digest)) continue;
+        await store.delete(digest);
+        this.#logger.debug('removed unreferenced plugin blob', { digest });
+      }
+    } catch (err) {
+      this.#logger.warn('error collecting plugin blobs', { error: message(err) });
+    }
   }
 
   /**
@@ -428,10 +729,19 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
     for (const leftover of await readdir(tmpDir(this.#root))) {
       await rm(path.join(tmpDir(this.#root), leftover), { recursive: true, force: true });
     }
+    await this.#contentStore?.removeIngests?.().catch((err: unknown) =>
+      this.#logger.warn('error clearing interrupted blob writes', { error: message(err) }),
+    );
     const loaded = new Map<string, P>();
     for (const entry of await readdir(this.#root)) {
       signal?.throwIfAborted();
       if (FULL_ID.test(entry)) {
+        try {
+          const recovered = await recoverUpgrade(this.#root, entry);
+          if (recovered !== 'none') this.#logger.warn(`an interrupted plugin upgrade was ${recovered === 'completed' ? 'completed' : 'rolled back'}`, { id: entry });
+        } catch (err) {
+          this.#logger.error('error recovering an interrupted plugin upgrade', { id: entry, error: message(err) });
+        }
         try {
           const { object, extras } = await loadPluginFile(this.#root, entry);
           loaded.set(entry, this.#createPlugin({ object, rootfs: rootfsDir(this.#root, entry) }));
@@ -673,6 +983,11 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
   #assertOpen(): void {
     if (this.#closed) throw unavailable('plugin manager is shut down');
   }
+}
+
+/** moby's persisted image fields. */
+function imageExtras(image: PluginImageRecord): PersistedExtras {
+  return { Config: image.configDigest, Blobsums: [...image.blobsums], Manifest: image.manifestDigest };
 }
 
 /** Whether the promise settles within `ms`. */

@@ -132,3 +132,18 @@ export function pluginNameForCreate(text: string): string {
   if (ref.digest !== undefined) throw invalidParameter('canonical references are not permitted');
   return familiarString(tagNameOnly(ref));
 }
+
+/**
+ * The name a pulled plugin is installed under (moby's `Pull` revalidates it): the familiar form
+ * with `:latest` added when untagged; digests are refused (`cannot use digest in plugin tag`).
+ */
+export function pluginNameForPull(text: string): string {
+  let ref: NamedReference;
+  try {
+    ref = parseNormalizedNamed(text);
+  } catch (err) {
+    throw invalidParameter(`failed to parse "${text}": ${(err as Error).message}`, { cause: err });
+  }
+  if (ref.digest !== undefined) throw invalidParameter('cannot use digest in plugin tag');
+  return familiarString(tagNameOnly(ref));
+}

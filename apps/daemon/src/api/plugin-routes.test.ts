@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { conflict, invalidParameter, notFound } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
 import type { PluginObject, PluginPrivilege } from '@berth/plugin-manager';
+import { encodeRegistryAuth } from '@berth/plugin-registry';
+import { familiarString, type NamedReference } from '@berth/plugin-store';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { httpRequest } from '../../test/http-client.js';
 import { silentLogger } from '../logger.js';
 import { ApiServer } from './api-server.js';
-import { pluginRoutes, type PluginBackend } from './plugin-routes.js';
+import { pluginRoutes, type PluginBackend, type PluginRegistryBackend, type RegistryCallOptions } from './plugin-routes.js';
 
 const ID = 'a'.repeat(64);
 
@@ -43,10 +45,6 @@ class FakeBackend implements PluginBackend {
     this.inspect(name);
     return this.running;
   }
-  privileges(name: string): PluginPrivilege[] {
-    this.calls.push(['privileges', name]);
-    return [{ Name: 'network', Description: 'permissions to access a network', Value: ['host'] }];
-  }
   async createFromContext(name: string, context: AsyncIterable<Uint8Array>): Promise<unknown> {
     this.calls.push(['create', name]);
     // Reads one chunk only, as the manager does when it refuses the first entry.
@@ -74,15 +72,49 @@ class FakeBackend implements PluginBackend {
   }
 }
 
+/** Records the registry calls; `fail` says when to fail: before any progress, or after some. */
+class FakeRegistry implements PluginRegistryBackend {
+  calls: Array<[string, ...unknown[]]> = [];
+  fail: 'before' | 'after' | undefined;
+  async privileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null> {
+    this.calls.push(['privileges', familiarString(ref), options.auth, options.headers]);
+    if (ref.path.endsWith('unknown')) return [];
+    if (ref.path.endsWith('plain')) return null;
+    return [{ Name: 'network', Description: 'permissions to access a network', Value: ['host'] }];
+  }
+  async pull(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void> {
+    this.calls.push(['pull', familiarString(ref), name, privileges, options.auth, options.headers]);
+    await this.#progress(options);
+  }
+  async upgrade(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void> {
+    this.calls.push(['upgrade', familiarString(ref), name, privileges]);
+    backend.inspect(name);
+    if (backend.current.Enabled) throw conflict(`plugin must be disabled before upgrading: plugin ${backend.current.Name} is enabled`);
+    await this.#progress(options);
+  }
+  async push(name: string, options: RegistryCallOptions): Promise<void> {
+    this.calls.push(['push', name]);
+    backend.inspect(name);
+    await this.#progress(options);
+    options.onProgress({ aux: { Tag: 'latest', Digest: `sha256:${'c'.repeat(64)}`, Size: 525 } });
+  }
+  async #progress(options: RegistryCallOptions): Promise<void> {
+    if (this.fail === 'before') throw invalidParameter('refused before any progress');
+    options.onProgress({ status: 'Pulling from x', id: 'latest' });
+    if (this.fail === 'after') throw new Error('registry went away');
+  }
+}
+
 let dir: string;
 let socket: string;
 let server: ApiServer;
 const backend = new FakeBackend();
+const registry = new FakeRegistry();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-pr-'));
   socket = join(dir, 'api.sock');
-  server = await ApiServer.listen([socket], { routes: pluginRoutes(backend), logger: silentLogger });
+  server = await ApiServer.listen([socket], { routes: pluginRoutes(backend, registry), logger: silentLogger });
 });
 
 afterAll(async () => {
@@ -91,6 +123,8 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
+  registry.calls = [];
+  registry.fail = undefined;
   backend.calls = [];
   backend.current = plugin('vol:latest');
   backend.running = false;
@@ -174,9 +208,13 @@ describe('plugin routes', () => {
     expect([created.status, created.body]).toEqual([204, '']);
   });
 
-  it('checks pull, upgrade and push as moby does, then answers 501', async () => {
+  it('checks pull, upgrade and push as moby does before handing them to the registry side', async () => {
     const pull = (query: string, body?: string) => request('POST', `/plugins/pull${query}`, body);
-    expect((await pull('?remote=vieux/sshfs', '[{"Name":"network","Value":["host"]}]')).status).toBe(501);
+    const accepted = '[{"Name":"network","Value":["host"]}]';
+    const ok = await pull('?remote=vieux/sshfs', accepted);
+    expect([ok.status, ok.headers['content-type'], ok.headers['docker-plugin-name']]).toEqual([200, 'application/json', 'vieux/sshfs:latest']);
+    expect(ok.body).toBe('{"status":"Pulling from x","id":"latest"}\r\n');
+    expect(registry.calls).toEqual([['pull', 'vieux/sshfs:latest', 'vieux/sshfs:latest', [{ Name: 'network', Description: '', Value: ['host'] }], {}, {}]]);
     expect((await pull('?remote=vieux/sshfs', '{"Name":"x"}')).json).toEqual({
       message: 'invalid JSON: json: cannot unmarshal object into Go value of type plugin.Privileges',
     });
@@ -185,26 +223,69 @@ describe('plugin routes', () => {
     });
     expect((await pull('')).json).toEqual({ message: 'invalid reference format' });
     expect((await pull('?remote=vieux/SSHFS')).status).toBe(400);
-    expect((await pull('?remote=vieux/sshfs&name=vol')).json).toEqual({ message: 'plugin vol:latest already exists' });
-    expect((await pull('?remote=vieux/sshfs&name=other:v2')).status).toBe(501);
     expect((await pull('?remote=%zz')).json).toEqual({ message: 'failed to parse form: invalid URL escape "%zz"' });
+    expect((await pull(`?remote=vieux/sshfs&name=x@sha256:${'a'.repeat(64)}`)).json).toEqual({ message: 'cannot use digest in plugin tag' });
 
-    expect((await request('POST', '/plugins/vol/upgrade?remote=vieux/sshfs:next')).status).toBe(501);
+    // Local names: `name`, or the remote's familiar form; a digest keeps its tag for the name.
+    registry.calls = [];
+    await pull('?remote=vieux/sshfs&name=other');
+    await pull(`?remote=localhost:5000/a/b:1.0@sha256:${'b'.repeat(64)}`);
+    await pull(`?remote=docker.io/library/x@sha256:${'b'.repeat(64)}`);
+    expect(registry.calls.map((c) => [c[1], c[2]])).toEqual([
+      ['vieux/sshfs:latest', 'other:latest'],
+      [`localhost:5000/a/b@sha256:${'b'.repeat(64)}`, 'localhost:5000/a/b:1.0'],
+      [`x@sha256:${'b'.repeat(64)}`, 'x:latest'],
+    ]);
+
+    registry.calls = [];
+    expect((await request('POST', '/plugins/vol/upgrade?remote=vieux/sshfs:next')).status).toBe(200);
+    expect(registry.calls).toEqual([['upgrade', 'vieux/sshfs:next', 'vol:latest', []]]);
     backend.current = plugin('vol:latest', true);
-    expect((await request('POST', '/plugins/vol/upgrade?remote=vieux/sshfs:next')).json).toEqual({
-      message: 'plugin must be disabled before upgrading: plugin vol:latest is enabled',
-    });
+    const enabled = await request('POST', '/plugins/vol/upgrade?remote=vieux/sshfs:next');
+    expect([enabled.status, enabled.json]).toEqual([409, { message: 'plugin must be disabled before upgrading: plugin vol:latest is enabled' }]);
     expect((await request('POST', '/plugins/nosuch/upgrade?remote=vieux/sshfs')).status).toBe(404);
-    expect((await request('POST', '/plugins/vol/push')).status).toBe(501);
+    expect((await request('POST', '/v1.25/plugins/vol/upgrade?remote=vieux/sshfs')).json).toEqual({
+      message: 'POST /plugins/{name:.*}/upgrade requires minimum API version 1.26',
+    });
+    const pushed = await request('POST', '/plugins/vol/push');
+    expect(pushed.status).toBe(200);
+    expect(pushed.body.split('\r\n').filter(Boolean).map((l) => JSON.parse(l) as unknown).at(-1)).toEqual({
+      aux: { Tag: 'latest', Digest: `sha256:${'c'.repeat(64)}`, Size: 525 },
+    });
     expect((await request('POST', '/plugins/nosuch/push')).status).toBe(404);
   });
 
-  it('answers the privileges of an installed plugin, and 501 for anything else', async () => {
-    const privileges = await request('GET', '/plugins/privileges?remote=vol');
+  it('answers errors before the first message with a status, after it in the stream', async () => {
+    registry.fail = 'before';
+    const before = await request('POST', '/plugins/pull?remote=vieux/sshfs');
+    expect([before.status, before.json, before.headers['docker-plugin-name']]).toEqual([400, { message: 'refused before any progress' }, 'vieux/sshfs:latest']);
+    registry.fail = 'after';
+    for (const path of ['/plugins/pull?remote=vieux/sshfs', '/plugins/vol/upgrade?remote=vieux/sshfs', '/plugins/vol/push']) {
+      const after = await request('POST', path);
+      expect(after.status).toBe(200);
+      expect(after.body).toBe(
+        '{"status":"Pulling from x","id":"latest"}\r\n{"errorDetail":{"message":"registry went away"},"error":"registry went away"}\r\n',
+      );
+    }
+  });
+
+  it('decodes X-Registry-Auth (garbage is no credentials, as moby) and forwards X-Meta-* headers', async () => {
+    const auth = encodeRegistryAuth({ username: 'user', password: 'pass', serverAddress: 'localhost:5000' });
+    await httpRequest(socket, { method: 'POST', path: '/plugins/pull?remote=vieux/sshfs', headers: { 'X-Registry-Auth': auth, 'X-Meta-Trace': 'abc' } });
+    await httpRequest(socket, { method: 'POST', path: '/plugins/pull?remote=vieux/sshfs', headers: { 'X-Registry-Auth': '!!not base64!!' } });
+    await httpRequest(socket, { path: '/plugins/privileges?remote=vieux/sshfs', headers: { 'X-Registry-Auth': auth } });
+    expect(registry.calls.map((c) => [c[0], c.at(-2), c.at(-1)])).toEqual([
+      ['pull', { username: 'user', password: 'pass', serverAddress: 'localhost:5000' }, { 'X-Meta-Trace': 'abc' }],
+      ['pull', {}, {}],
+      ['privileges', { username: 'user', password: 'pass', serverAddress: 'localhost:5000' }, {}],
+    ]);
+  });
+
+  it('answers the privileges of a remote plugin: null for none, [] when it cannot be fetched', async () => {
+    const privileges = await request('GET', '/plugins/privileges?remote=vieux/sshfs');
     expect([privileges.status, privileges.json]).toEqual([200, [{ Name: 'network', Description: 'permissions to access a network', Value: ['host'] }]]);
-    expect(backend.calls).toEqual([['privileges', 'vol:latest']]);
-    expect((await request('GET', '/plugins/privileges?remote=vieux/sshfs')).status).toBe(501);
-    expect((await request('GET', `/plugins/privileges?remote=vol@sha256:${'b'.repeat(64)}`)).status).toBe(501);
+    expect((await request('GET', '/plugins/privileges?remote=x/plain')).body).toBe('null\n');
+    expect((await request('GET', '/plugins/privileges?remote=x/unknown')).body).toBe('[]\n');
     expect((await request('GET', '/plugins/privileges')).json).toEqual({ message: 'invalid reference format' });
   });
 });

@@ -1,11 +1,14 @@
-import { BerthError, conflict, invalidParameter, isNotFound, wrap } from '@berth/errdefs';
+import type { IncomingMessage } from 'node:http';
+import { isNotFound, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
 import type { PluginObject, PluginPrivilege } from '@berth/plugin-manager';
-import { familiarString, parseNormalizedNamed, tagNameOnly, type NamedReference } from '@berth/plugin-store';
+import { decodeRegistryAuth, pullPluginName, type JsonMessage, type RegistryAuth } from '@berth/plugin-registry';
+import { parseNormalizedNamed, tagNameOnly, type NamedReference } from '@berth/plugin-store';
 import { goString, goStringSlice, goStruct, type GoType } from '../go-json/decode.js';
 import { atoi } from '../go-strconv.js';
 import type { RequestContext } from './context.js';
 import { boolValue, type Form } from './form.js';
+import { JsonMessageStream } from './json-stream.js';
 import { readJson } from './read-json.js';
 import { writeEmpty, writeJson } from './respond.js';
 import { route, type Route } from './router.js';
@@ -19,12 +22,30 @@ export interface PluginBackend {
   inspect(name: string): PluginObject;
   /** berth: whether the plugin's process runs and answered (`Enabled` is the user's intent). */
   isRunning(name: string): boolean;
-  privileges(name: string): PluginPrivilege[];
   createFromContext(name: string, context: AsyncIterable<Uint8Array>, options: { signal?: AbortSignal }): Promise<unknown>;
   enable(name: string, options: { timeoutSeconds?: number; signal?: AbortSignal }): Promise<void>;
   disable(name: string, options: { force?: boolean; signal?: AbortSignal }): Promise<void>;
   remove(name: string, options: { force?: boolean; signal?: AbortSignal }): Promise<void>;
   set(name: string, args: readonly string[], options: { signal?: AbortSignal }): Promise<void>;
+}
+
+/** What a registry call gets from its request. */
+export interface RegistryCallOptions {
+  auth: RegistryAuth;
+  headers: Record<string, string>;
+  signal: AbortSignal;
+  onProgress: (message: JsonMessage) => void;
+}
+
+/**
+ * The registry side (moby's `Privileges`, `Pull`, `Upgrade`, `Push`); the daemon's
+ * `RegistryPlugins` provides it.
+ */
+export interface PluginRegistryBackend {
+  privileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null>;
+  pull(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void>;
+  upgrade(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void>;
+  push(name: string, options: RegistryCallOptions): Promise<void>;
 }
 
 /** moby's `plugin.Privileges`, the body of pull and upgrade. */
@@ -37,14 +58,12 @@ const PRIVILEGES: GoType = {
 /** The longest wait for a plugin's socket a timer can express (2^31-1 ms); longer asks are clamped. */
 const MAX_ENABLE_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
-/** Said by every route that would need a registry (pull, upgrade, push, remote privileges). */
-const NO_REGISTRY = 'berth cannot reach a registry yet; create plugins from a directory with "docker plugin create"';
-
 /**
- * The plugin router, in moby's order (`daemon/server/router/plugin/plugin.go`). Pull, upgrade and
- * push check their input as moby does, then answer 501: berth has no registry client yet.
+ * The plugin router, in moby's order (`daemon/server/router/plugin/plugin.go`). Pull, upgrade
+ * and push stream JSON messages; their errors before the first message are ordinary error
+ * responses, after it moby's in-stream error line.
  */
-export function pluginRoutes(backend: PluginBackend): Route[] {
+export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBackend): Route[] {
   return [
     route('GET', '/plugins', (ctx) => {
       const filters = Filters.parse(ctx.form().get('filters'));
@@ -53,11 +72,10 @@ export function pluginRoutes(backend: PluginBackend): Route[] {
     route('GET', '/plugins/{name:.*}/json', (ctx) => {
       writeJson(ctx.res, 200, withRunning(backend, backend.inspect(name(ctx))));
     }),
-    route('GET', '/plugins/privileges', (ctx) => {
+    route('GET', '/plugins/privileges', async (ctx) => {
       const { ref } = parseRemoteRef(ctx.form().get('remote'));
-      const privileges = localPrivileges(backend, ref);
-      // moby's nil slice when the plugin asks for nothing.
-      writeJson(ctx.res, 200, privileges.length === 0 ? null : privileges);
+      const privileges = await registry.privileges(ref, { ...registryHeaders(ctx.req), signal: ctx.signal });
+      writeJson(ctx.res, 200, privileges);
     }),
     route('DELETE', '/plugins/{name:.*}', async (ctx) => {
       const force = boolValue(ctx.form(), 'force');
@@ -77,29 +95,26 @@ export function pluginRoutes(backend: PluginBackend): Route[] {
     }),
     route('POST', '/plugins/pull', async (ctx) => {
       const form = parseFormWrapped(ctx);
-      await readJson(ctx.req, PRIVILEGES);
-      const { ref, tag } = parseRemoteRef(form.get('remote'));
-      const local = pullName(ref, tag, form.get('name'));
-      // moby's Pull refuses a taken name before it fetches anything.
-      if (exists(backend, local)) throw invalidParameter(`plugin ${local} already exists`);
-      throw notImplemented(`plugin pull is not supported yet: ${NO_REGISTRY}`);
+      const privileges = await readPrivileges(ctx);
+      const remote = form.get('remote');
+      const { ref } = parseRemoteRef(remote);
+      const local = pullPluginName(remote, form.get('name'));
+      await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.pull(ref, local, privileges, options));
     }),
-    route('POST', '/plugins/{name:.*}/push', (ctx) => {
+    route('POST', '/plugins/{name:.*}/push', async (ctx) => {
       parseFormWrapped(ctx);
-      backend.inspect(name(ctx));
-      throw notImplemented(`plugin push is not supported yet: ${NO_REGISTRY}`);
+      await streamed(ctx, {}, (options) => registry.push(name(ctx), options));
     }),
     route(
       'POST',
       '/plugins/{name:.*}/upgrade',
       async (ctx) => {
         const form = parseFormWrapped(ctx);
-        await readJson(ctx.req, PRIVILEGES);
-        const { ref, tag } = parseRemoteRef(form.get('remote'));
-        const local = pullName(ref, tag, name(ctx));
-        const plugin = backend.inspect(local);
-        if (plugin.Enabled) throw conflict(`plugin must be disabled before upgrading: plugin ${plugin.Name} is enabled`);
-        throw notImplemented(`plugin upgrade is not supported yet: ${NO_REGISTRY}`);
+        const privileges = await readPrivileges(ctx);
+        const remote = form.get('remote');
+        const { ref } = parseRemoteRef(remote);
+        const local = pullPluginName(remote, name(ctx));
+        await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.upgrade(ref, local, privileges, options));
       },
       { minVersion: '1.26' },
     ),
@@ -130,8 +145,59 @@ function name(ctx: RequestContext): string {
   return ctx.params.name ?? '';
 }
 
-function notImplemented(message: string): BerthError {
-  return new BerthError('not-implemented', message);
+/** The body of pull and upgrade: the privileges the user accepted (`null` elements are zero values). */
+async function readPrivileges(ctx: RequestContext): Promise<PluginPrivilege[]> {
+  const body = (await readJson(ctx.req, PRIVILEGES)) as unknown;
+  if (!Array.isArray(body)) return [];
+  return body.map((p: unknown) => {
+    const { Name, Description, Value } = (p ?? {}) as { Name?: string; Description?: string; Value?: string[] | null };
+    return { Name: Name ?? '', Description: Description ?? '', Value: Array.isArray(Value) ? Value.map((v) => v ?? '') : null };
+  });
+}
+
+/**
+ * Runs a registry operation with its progress streamed as JSON messages (`Content-Type:
+ * application/json`, `headers`), aborted when the client goes away.
+ */
+async function streamed(
+  ctx: RequestContext,
+  headers: Record<string, string>,
+  operation: (options: RegistryCallOptions) => Promise<void>,
+): Promise<void> {
+  const stream = new JsonMessageStream(ctx.res, { ...headers, 'Content-Type': 'application/json' });
+  try {
+    await operation({ ...registryHeaders(ctx.req), signal: ctx.signal, onProgress: (message) => stream.write(message) });
+  } catch (err) {
+    if (!stream.flushed) throw err;
+    if (!ctx.signal.aborted) ctx.logger.error(`${ctx.req.method ?? 'POST'} ${ctx.req.url ?? ''} failed after streaming began`, { error: err });
+    stream.fail(err);
+  }
+  stream.end();
+}
+
+/**
+ * moby's `parseHeaders`: the `X-Meta-*` headers, forwarded to the registry, and `X-Registry-Auth`,
+ * whose decoding errors are ignored ("to increase compatibility with the existing API").
+ */
+function registryHeaders(req: IncomingMessage): { auth: RegistryAuth; headers: Record<string, string> } {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (!key.startsWith('x-meta-') || value === undefined) continue;
+    headers[canonicalHeader(key)] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  let auth: RegistryAuth = {};
+  try {
+    const header = req.headers['x-registry-auth'];
+    auth = decodeRegistryAuth(Array.isArray(header) ? header[0] : header);
+  } catch {
+    auth = {};
+  }
+  return { auth, headers };
+}
+
+/** Go's `CanonicalMIMEHeaderKey`: `x-meta-foo` ⇒ `X-Meta-Foo`. */
+function canonicalHeader(key: string): string {
+  return key.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
 }
 
 /** moby's pull/upgrade/push: `errors.Wrap(err, "failed to parse form")`. */
@@ -170,43 +236,4 @@ function parseRemoteRef(remote: string): { ref: NamedReference; tag: string | un
     return { ref: withoutTag, tag };
   }
   return { ref: tagNameOnly(ref), tag: undefined };
-}
-
-/** moby's `getName`: the local name of a pulled (or upgraded) plugin. */
-function pullName(ref: NamedReference, tag: string | undefined, name: string): string {
-  if (name === '') {
-    if (ref.digest !== undefined) {
-      const { domain, path } = ref;
-      return familiarString({ domain, path, tag: tag ?? 'latest' });
-    }
-    return familiarString(ref);
-  }
-  const local = parseNormalizedNamed(name);
-  if (local.digest !== undefined) throw invalidParameter('cannot use digest in plugin tag');
-  return local.tag === undefined ? familiarString(tagNameOnly(local)) : name;
-}
-
-function exists(backend: PluginBackend, name: string): boolean {
-  try {
-    return backend.inspect(name).Name === name;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-}
-
-/**
- * `GET /plugins/privileges?remote=`: moby fetches the plugin's config from the registry; berth has
- * no registry client yet and answers for a plugin installed under that name, else 501.
- */
-function localPrivileges(backend: PluginBackend, ref: NamedReference): PluginPrivilege[] {
-  const local = familiarString(ref);
-  if (ref.digest === undefined) {
-    try {
-      if (backend.inspect(local).Name === local) return backend.privileges(local);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-  }
-  throw notImplemented(`cannot fetch the privileges of ${local}: ${NO_REGISTRY}`);
 }

@@ -14,6 +14,8 @@ export interface SystemInfoSource {
   readonly engineId: string;
   /** `--live-restore`: reported as `LiveRestoreEnabled`. */
   readonly liveRestore?: boolean;
+  /** `insecure-registries` (names and CIDRs, loopback included): reported in `RegistryConfig`. */
+  readonly insecureRegistries?: readonly string[];
   volumeDrivers(): string[];
 }
 
@@ -75,7 +77,7 @@ export function systemInfo(source: SystemInfoSource, eventListeners: number): Re
     OSType: 'linux',
     Architecture: os.machine(),
     IndexServerAddress: 'https://index.docker.io/v1/',
-    RegistryConfig: null,
+    RegistryConfig: registryConfig(source.insecureRegistries ?? []),
     NCPU: os.availableParallelism(),
     MemTotal: os.totalmem(),
     GenericResources: null,
@@ -160,4 +162,21 @@ function openFileCount(): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * moby's `registry.ServiceConfig` as `/info` shows it: CIDRs in `InsecureRegistryCIDRs`, names in
+ * `IndexConfigs` (not secure), Docker Hub's entry, no mirrors. `docker info` lists the insecure
+ * ones under "Insecure Registries".
+ */
+function registryConfig(insecure: readonly string[]): Record<string, unknown> {
+  const indexConfigs: Record<string, unknown> = {
+    'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
+  };
+  const cidrs: string[] = [];
+  for (const entry of insecure) {
+    if (entry.includes('/')) cidrs.push(entry);
+    else indexConfigs[entry] = { Name: entry, Mirrors: [], Secure: false, Official: false };
+  }
+  return { InsecureRegistryCIDRs: cidrs, IndexConfigs: indexConfigs, Mirrors: [] };
 }
