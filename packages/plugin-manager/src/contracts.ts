@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { PluginObject } from './plugin-object.js';
+import type { PluginObject } from '@berth/plugin-store';
 import type { OciSpec } from './spec.js';
 
 // What the manager consumes, declared here and satisfied structurally: `@berth/plugin-store`'s

@@ -1,23 +1,10 @@
+import { emptyPluginConfig } from '@berth/plugin-store';
 import { describe, expect, it } from 'vitest';
 import { parsePluginConfig } from './plugin-config.js';
 
 describe('parsePluginConfig', () => {
   it('accepts any object, with every field at its zero value', () => {
-    expect(parsePluginConfig('{"description":"foo plugin"}')).toEqual({
-      Args: { Description: '', Name: '', Settable: null, Value: null },
-      Description: 'foo plugin',
-      Documentation: '',
-      Entrypoint: null,
-      Env: null,
-      Interface: { Socket: '', Types: null },
-      IpcHost: false,
-      Linux: { AllowAllDevices: false, Capabilities: null, Devices: null },
-      Mounts: null,
-      Network: { Type: '' },
-      PidHost: false,
-      PropagatedMount: '',
-      WorkDir: '',
-    });
+    expect(parsePluginConfig('{"description":"foo plugin"}')).toEqual({ ...emptyPluginConfig(), Description: 'foo plugin' });
   });
 
   it("decodes like Go: case-insensitive names, exact match first, null leaves zero values, unknown fields ignored", () => {

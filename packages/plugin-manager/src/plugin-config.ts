@@ -1,6 +1,6 @@
 import { invalidParameter } from '@berth/errdefs';
 import { CONFIG_SHAPE, decodeGo, GoJsonError } from './go-json.js';
-import type { PluginConfig } from './plugin-object.js';
+import type { PluginConfig } from '@berth/plugin-store';
 
 /**
  * A plugin's `config.json` as moby's `CreateFromContext` reads it: any JSON object decodes (Go's

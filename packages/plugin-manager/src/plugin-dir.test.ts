@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../test/helpers.js';
 import { parsePluginConfig } from './plugin-config.js';
 import { atomicRemoveAll, loadPluginFile, newPluginId, savePluginFile } from './plugin-dir.js';
-import { initEmptySettings, type PluginObject } from './plugin-object.js';
+import type { PluginObject } from '@berth/plugin-store';
+import { initEmptySettings } from './plugin-object.js';
 
 const gone = async (p: string): Promise<boolean> =>
   stat(p).then(

@@ -3,7 +3,7 @@ import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { system } from '@berth/errdefs';
 import { decodeGo, PLUGIN_SHAPE } from './go-json.js';
-import type { PluginObject } from './plugin-object.js';
+import type { PluginObject } from '@berth/plugin-store';
 
 // moby's on-disk layout under the manager root (`<data-root>/plugins`):
 //   <id>/config.json        {"plugin": <Engine API object>, "Rootfs": "<abs path>", ...}, 0600

@@ -393,7 +393,7 @@ describe('PluginManager', () => {
 
   it('is typed against the real store and plugin', async () => {
     // Compile-time check: `PluginManager<Plugin>` over `PluginStore` (see test/helpers.ts).
-    const m: PluginManager<import('../../plugin-store/src/index.js').Plugin> = await h.open();
+    const m: PluginManager<import('@berth/plugin-store').Plugin> = await h.open();
     expect(m).toBeInstanceOf(PluginManager);
   });
 

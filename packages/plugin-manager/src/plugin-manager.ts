@@ -42,7 +42,8 @@ import {
   tmpDir,
   UPGRADE_CONFIG_FILE,
 } from './plugin-dir.js';
-import { initEmptySettings, interfaceTypes, type PluginConfig, type PluginObject, type PluginPrivilege } from './plugin-object.js';
+import type { PluginConfig, PluginObject } from '@berth/plugin-store';
+import { initEmptySettings, interfaceTypes, type PluginPrivilege } from './plugin-object.js';
 import { computePrivileges, validatePrivileges } from './privileges.js';
 import { pluginNameForCreate, pluginNameForPull } from './reference.js';
 import { applySettings } from './settings.js';

@@ -1,5 +1,6 @@
 import { system } from '@berth/errdefs';
-import type { PluginConfig, PluginPrivilege } from './plugin-object.js';
+import type { PluginConfig } from '@berth/plugin-store';
+import type { PluginPrivilege } from './plugin-object.js';
 
 /** The privileges a plugin's config asks for, in moby's order (`computePrivileges`). */
 export function computePrivileges(config: PluginConfig): PluginPrivilege[] {

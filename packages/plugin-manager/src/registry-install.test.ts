@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Harness, minimalContext, rejection, until, VOLUME_CONFIG } from '../test/helpers.js';
 import { computePrivileges, parsePluginConfig, type ContentStoreLike, type PluginManager, type RootfsInstallOptions } from './index.js';
-import type { Plugin } from '../../plugin-store/src/index.js';
+import type { Plugin } from '@berth/plugin-store';
 
 const sha = (c: string): string => `sha256:${c.repeat(64)}`;
 

@@ -1,5 +1,5 @@
 import { system } from '@berth/errdefs';
-import type { PluginObject } from './plugin-object.js';
+import type { PluginObject } from '@berth/plugin-store';
 
 // `docker plugin set <plugin> name[.field][=value]…` (moby `v2/settable.go` and `Plugin.Set`). moby
 // answers every one of these errors with 500; berth keeps the kind so the texts stay the same.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePluginConfig } from './plugin-config.js';
-import { initEmptySettings, type PluginObject } from './plugin-object.js';
+import type { PluginObject } from '@berth/plugin-store';
+import { initEmptySettings } from './plugin-object.js';
 import { buildSpec, DEFAULT_CAPABILITIES } from './spec.js';
 
 const paths = { rootfs: '/p/id/rootfs', execDir: '/run/x/id', propagatedMount: '/p/id/propagated-mount' };

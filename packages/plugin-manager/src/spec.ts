@@ -1,6 +1,6 @@
 import { system } from '@berth/errdefs';
 import { devicesFromPath, type OciDevice, type OciDeviceRule } from './devices.js';
-import type { PluginObject } from './plugin-object.js';
+import type { PluginObject } from '@berth/plugin-store';
 
 // The OCI runtime spec of a managed plugin, built like moby's `v2.Plugin.InitSpec` on top of
 // `oci.DefaultSpec()`.

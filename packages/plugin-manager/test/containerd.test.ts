@@ -5,7 +5,7 @@ import { kindOf } from '@berth/errdefs';
 // The real executor and store, by path: neither is a dependency of this package (see the README).
 import { ContainerdClient, ContainerdExecutor } from '../../plugin-executor-containerd/src/index.js';
 import { missingRequirements, Sandbox } from '../../plugin-executor-containerd/test/sandbox.js';
-import { Plugin, PluginClient, PluginStore } from '../../plugin-store/src/index.js';
+import { Plugin, PluginClient, PluginStore } from '@berth/plugin-store';
 import { PluginManager, type Logger } from '../src/index.js';
 import { mountsUnder, recursiveUnmount } from '../src/mounts.js';
 import { buildVolumePluginDir, packPluginDir, volumePluginRequirements } from './fixtures/volume-plugin.js';
