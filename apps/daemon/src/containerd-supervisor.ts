@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { BerthError } from '@berth/errdefs';
-import { ContainerdClient, containerdPaths, startContainerd, type ContainerdProcess } from '@berth/plugin-executor-containerd';
+import type { ContainerdProcess } from '@berth/plugin-executor-containerd';
+import { loadContainerd } from './lazy-modules.js';
 import type { Logger } from './logger.js';
 
 const run = promisify(execFile);
@@ -78,6 +79,7 @@ export class ContainerdSupervisor {
   }
 
   async #startOrAdopt(signal: AbortSignal | undefined): Promise<string> {
+    const { containerdPaths } = await loadContainerd();
     const { address } = containerdPaths(this.#options.dir);
     const adopted = await this.#adopt(address, signal);
     if (adopted) return address;
@@ -89,6 +91,7 @@ export class ContainerdSupervisor {
   async #adopt(address: string, signal: AbortSignal | undefined): Promise<boolean> {
     const pid = Number.parseInt(await readFile(this.#pidfile, 'utf8').catch(() => ''), 10);
     if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return false;
+    const { ContainerdClient } = await loadContainerd();
     const client = new ContainerdClient({ address, timeoutMs: 2_000 });
     try {
       await client.version({ signal });
@@ -113,6 +116,7 @@ export class ContainerdSupervisor {
   async #start(signal: AbortSignal | undefined): Promise<void> {
     const binary = this.#options.binary ?? 'containerd';
     if (!(await onPath(binary))) throw new BerthError('unavailable', CONTAINERD_MISSING);
+    const { startContainerd } = await loadContainerd();
     const child = await startContainerd({ dir: this.#options.dir, binary, signal, logger: this.#options.logger });
     this.#process = child;
     await writeFile(this.#pidfile, String(child.pid), { mode: 0o600 });
@@ -125,8 +129,8 @@ export class ContainerdSupervisor {
   }
 
   #restartAfterDeath(): void {
-    const { address } = containerdPaths(this.#options.dir);
     this.#starting = (async () => {
+      const { address } = (await loadContainerd()).containerdPaths(this.#options.dir);
       let delay = this.#options.restartDelayMs ?? 200;
       for (;;) {
         if (this.#closed) throw new BerthError('unavailable', 'the daemon is shutting down');

@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
 import { PluginManager } from '@berth/plugin-manager';
-import { ContentStore } from '@berth/plugin-registry';
+import type { ContentStore } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { VolumesService, type VolumeEventSink } from '@berth/volume-service';
@@ -14,6 +15,7 @@ import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
 import { ContainerdSupervisor } from './containerd-supervisor.js';
+import { loadRegistry } from './lazy-modules.js';
 import { loadOrCreateEngineId } from './engine-id.js';
 import { EventsService } from './events/events-service.js';
 import { lookupGroup } from './group.js';
@@ -125,11 +127,22 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     // after the volume restore, as in moby, and the sink forwards once it exists.
     const pluginExecRoot = join(config.execRoot, 'plugins');
     const pluginRoot = join(config.dataRoot, 'plugins');
-    // moby's layout: the content store of plugin images at `<data-root>/plugins/storage`.
-    const contentStore = new ContentStore({ root: join(pluginRoot, 'storage') });
+    // moby's layout: the content store of plugin images at `<data-root>/plugins/storage`, made
+    // (with the registry client) only when a registry or the garbage collector first needs it.
+    const storageDir = join(pluginRoot, 'storage');
+    let store: Promise<ContentStore> | undefined;
+    const contentStore = (): Promise<ContentStore> =>
+      (store ??= loadRegistry().then(({ ContentStore: Store }) => new Store({ root: storageDir })));
     plugins = await PluginManager.open<Plugin>({
       root: pluginRoot,
-      contentStore,
+      contentStore: {
+        list: async () => (await contentStore()).list(),
+        delete: async (digest) => (await contentStore()).delete(digest),
+        // Nothing to clear (and nothing to load) before anything was ever fetched or pushed.
+        removeIngests: async () => {
+          if (existsSync(join(storageDir, 'ingest'))) await (await contentStore()).removeIngests();
+        },
+      },
       // `<exec-root>/plugins/<64-hex id>/<socket>` must stay below 108 bytes (a unix socket path).
       execRoot: pluginExecRoot,
       store: pluginStore,

@@ -1,7 +1,8 @@
 import type { Writable } from 'node:stream';
 import { BerthError, notFound } from '@berth/errdefs';
-import { ContainerdExecutor } from '@berth/plugin-executor-containerd';
+import type { ContainerdExecutor } from '@berth/plugin-executor-containerd';
 import type { Executor, ExecutorCallOptions, ExitHandler, OciSpec } from '@berth/plugin-manager';
+import { loadContainerd } from './lazy-modules.js';
 import type { Logger } from './logger.js';
 
 export interface LazyContainerdExecutorOptions {
@@ -65,6 +66,7 @@ export class LazyContainerdExecutor implements Executor {
     if (this.#closed) return this.#fail(new BerthError('unavailable', 'containerd plugin executor is closed'), streams);
     this.#executor ??= (async () => {
       const address = await this.#options.address({ signal });
+      const { ContainerdExecutor } = await loadContainerd();
       return new ContainerdExecutor({
         address,
         namespace: this.#options.namespace,

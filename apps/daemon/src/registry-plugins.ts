@@ -1,19 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { conflict, invalidParameter, isConflict, wrap } from '@berth/errdefs';
 import { computePrivileges, type PluginManager, type PluginPrivilege } from '@berth/plugin-manager';
-import {
-  buildPluginImage,
-  ContentStore,
-  fetchPlugin,
-  fetchPluginConfig,
-  loginRegistry,
-  mediaTypes,
-  pushPlugin,
-  type JsonMessage,
-  type RegistryAuth,
-  type RegistryOptions,
-} from '@berth/plugin-registry';
+import type { ContentStore, JsonMessage, RegistryAuth, RegistryOptions } from '@berth/plugin-registry';
 import { familiarString, parseNormalizedNamed, type NamedReference, type Plugin } from '@berth/plugin-store';
+import { loadRegistry } from './lazy-modules.js';
 import type { Logger } from './logger.js';
 
 /** What every registry call of the API carries. */
@@ -29,8 +19,8 @@ export interface RemoteCallOptions {
 
 export interface RegistryPluginsOptions {
   readonly manager: PluginManager<Plugin>;
-  /** The content store at the manager's `storageDir`. */
-  readonly store: ContentStore;
+  /** The content store at the manager's `storageDir` (made on first use, with the registry client). */
+  readonly store: () => Promise<ContentStore>;
   /** `insecureRegistries`, `userAgent`, … (the daemon's registry configuration). */
   readonly registry: RegistryOptions;
   readonly logger: Logger;
@@ -45,7 +35,7 @@ export interface RegistryPluginsOptions {
  */
 export class RegistryPlugins {
   readonly #manager: PluginManager<Plugin>;
-  readonly #store: ContentStore;
+  readonly #store: () => Promise<ContentStore>;
   readonly #registry: RegistryOptions;
   readonly #logger: Logger;
 
@@ -63,7 +53,7 @@ export class RegistryPlugins {
    */
   async privileges(ref: NamedReference, options: RemoteCallOptions): Promise<PluginPrivilege[] | null> {
     try {
-      const { config } = await fetchPluginConfig({ remote: ref, auth: options.auth, registry: this.#options(options), signal: options.signal });
+      const { config } = await (await loadRegistry()).fetchPluginConfig({ remote: ref, auth: options.auth, registry: this.#options(options), signal: options.signal });
       const privileges = computePrivileges(config);
       return privileges.length === 0 ? null : privileges;
     } catch (err) {
@@ -89,8 +79,8 @@ export class RegistryPlugins {
     let failed = true;
     try {
       await this.#manager.withContentLease(async () => {
-        const fetched = await fetchPlugin({
-          store: this.#store,
+        const fetched = await (await loadRegistry()).fetchPlugin({
+          store: await this.#store(),
           tmpDir: this.#manager.tmpDir,
           remote: ref,
           auth: options.auth,
@@ -127,8 +117,8 @@ export class RegistryPlugins {
     if (plugin.enabled) throw conflict(`plugin must be disabled before upgrading: plugin ${plugin.name} is enabled`);
     try {
       await this.#manager.withContentLease(async () => {
-        const fetched = await fetchPlugin({
-          store: this.#store,
+        const fetched = await (await loadRegistry()).fetchPlugin({
+          store: await this.#store(),
           tmpDir: this.#manager.tmpDir,
           remote: ref,
           auth: options.auth,
@@ -170,8 +160,8 @@ export class RegistryPlugins {
     await this.#manager.withContentLease(async () => {
       let manifestDigest = await this.#pushableManifest(plugin.name);
       if (manifestDigest === undefined) {
-        const image = await buildPluginImage({
-          store: this.#store,
+        const image = await (await loadRegistry()).buildPluginImage({
+          store: await this.#store(),
           config: plugin.object.Config,
           rootfsDir: plugin.rootfs,
           signal: options.signal,
@@ -184,8 +174,8 @@ export class RegistryPlugins {
         manifestDigest = image.manifestDigest;
       }
       try {
-        await pushPlugin({
-          store: this.#store,
+        await (await loadRegistry()).pushPlugin({
+          store: await this.#store(),
           remote: plugin.name,
           manifestDigest,
           auth: options.auth,
@@ -202,7 +192,7 @@ export class RegistryPlugins {
 
   /** `POST /auth` (`docker login` through the daemon): `{Status: "Login Succeeded", IdentityToken: ""}`. */
   async login(auth: RegistryAuth & { serverAddress?: string | undefined }, signal?: AbortSignal): Promise<{ Status: string; IdentityToken: string }> {
-    const { status } = await loginRegistry({ serverAddress: auth.serverAddress, auth, registry: this.#registry, signal });
+    const { status } = await (await loadRegistry()).loginRegistry({ serverAddress: auth.serverAddress, auth, registry: this.#registry, signal });
     return { Status: status, IdentityToken: '' };
   }
 
@@ -211,22 +201,22 @@ export class RegistryPlugins {
     const image = this.#manager.image(name);
     if (image === undefined) return undefined;
     try {
-      const info = await this.#store.info(image.manifestDigest);
+      const info = await (await this.#store()).info(image.manifestDigest);
       if (info === undefined) return undefined;
-      const doc = JSON.parse(await readFile(this.#store.blobPath(image.manifestDigest), 'utf8')) as {
+      const doc = JSON.parse(await readFile((await this.#store()).blobPath(image.manifestDigest), 'utf8')) as {
         mediaType?: unknown;
         config?: { mediaType?: unknown; digest?: unknown };
         layers?: Array<{ mediaType?: unknown; digest?: unknown }>;
       };
-      if (doc.mediaType !== mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST) return undefined;
-      if (doc.config?.mediaType !== mediaTypes.MEDIA_TYPE_PLUGIN_CONFIG || typeof doc.config.digest !== 'string') return undefined;
+      if (doc.mediaType !== (await loadRegistry()).mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST) return undefined;
+      if (doc.config?.mediaType !== (await loadRegistry()).mediaTypes.MEDIA_TYPE_PLUGIN_CONFIG || typeof doc.config.digest !== 'string') return undefined;
       if (!Array.isArray(doc.layers) || doc.layers.length === 0) return undefined;
       const blobs = [doc.config.digest];
       for (const layer of doc.layers) {
-        if (layer.mediaType !== mediaTypes.MEDIA_TYPE_DOCKER_LAYER_GZIP || typeof layer.digest !== 'string') return undefined;
+        if (layer.mediaType !== (await loadRegistry()).mediaTypes.MEDIA_TYPE_DOCKER_LAYER_GZIP || typeof layer.digest !== 'string') return undefined;
         blobs.push(layer.digest);
       }
-      for (const digest of blobs) if (!(await this.#store.has(digest))) return undefined;
+      for (const digest of blobs) if (!(await (await this.#store()).has(digest))) return undefined;
       return image.manifestDigest;
     } catch (err) {
       this.#logger.debug('recorded plugin manifest cannot be pushed as is; building one', { plugin: name, error: err });
