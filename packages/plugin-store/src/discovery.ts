@@ -1,5 +1,5 @@
-import type { Dirent } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { system } from '@berth/errdefs';
 import { goField, jsonTypeName } from './go-json.js';
@@ -146,23 +146,28 @@ function optional<T extends 'string' | 'boolean'>(
  * spec directories and sub-directories `<d>` holding `<d>.spec` or `<d>.json`. Anything else in a
  * sub-directory is ignored, so managed plugins' exec directories (`/run/docker/plugins/<id>/`) are
  * not taken for plugins. Missing or unreadable directories are skipped. Names are unique.
+ *
+ * The directories are read in place (synchronously): they hold a handful of entries, a scan runs
+ * on every volume create without a driver and every list, and a thread-pool round trip per
+ * directory costs far more than the `getdents` itself. Nothing is cached, so a plugin that appears
+ * is seen by the next scan, as in moby.
  */
 export async function scanLegacyPlugins(dirs: LegacyDirs, logger: Logger = noopLogger): Promise<string[]> {
   const names = new Set<string>();
   for (const dir of dirs.socketDirs) {
-    for (const entry of await listDir(dir, logger)) {
+    for (const entry of listDir(dir, logger)) {
       if (entry.isSocket()) {
         names.add(stripExtension(entry.name));
       } else if (entry.isDirectory()) {
         const inner = path.join(dir, entry.name, `${entry.name}.sock`);
-        if ((await stat(inner).catch(() => undefined))?.isSocket() === true) names.add(entry.name);
+        if (statQuietly(inner)?.isSocket() === true) names.add(entry.name);
       }
     }
   }
   for (const dir of dirs.specDirs) {
-    for (const entry of await listDir(dir, logger)) {
+    for (const entry of listDir(dir, logger)) {
       if (entry.isDirectory()) {
-        const inner = await listDir(path.join(dir, entry.name), logger);
+        const inner = listDir(path.join(dir, entry.name), logger);
         const spec = inner.find((e) => !e.isDirectory() && isSpecFile(e.name) && stripExtension(e.name) === entry.name);
         if (spec !== undefined) names.add(entry.name);
       } else if (isSpecFile(entry.name)) {
@@ -173,9 +178,18 @@ export async function scanLegacyPlugins(dirs: LegacyDirs, logger: Logger = noopL
   return [...names];
 }
 
-async function listDir(dir: string, logger: Logger): Promise<Dirent[]> {
+/** A path's stat, following symlinks; `undefined` when it cannot be had. */
+function statQuietly(file: string): ReturnType<typeof statSync> {
   try {
-    const entries = await readdir(dir, { withFileTypes: true });
+    return statSync(file, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+function listDir(dir: string, logger: Logger): Dirent[] {
+  try {
+    const entries = readdirSync(dir, { withFileTypes: true });
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -72,6 +72,17 @@ export class VolumeDriverRegistry {
     return this.#lookup(name, 'release', options);
   }
 
+  /**
+   * The driver `name` if the registry has it at hand and its scope was checked (registered
+   * in-process, or a legacy plugin's kept driver): what `getDriver`, `createDriver` and
+   * `releaseDriver` would resolve with, without asking the plugin getter and so without touching
+   * reference counts. `undefined` otherwise (then look it up).
+   */
+  peekDriver(name: string): VolumeDriver | undefined {
+    const driver = this.#drivers.get(name);
+    return driver !== undefined && this.#scopeChecked.has(driver) ? driver : undefined;
+  }
+
   /** Sorted names of the registered (and cached plugin) drivers. */
   getDriverList(): string[] {
     return [...this.#drivers.keys()].sort();

@@ -200,6 +200,118 @@ describe('LocalDriver.create', () => {
   });
 });
 
+describe('LocalDriver.createDeferred', () => {
+  it('answers once the volume is in place, and keeps its name locked until it is durable', async () => {
+    const driver = await LocalDriver.open({ root });
+    const { volume, durable } = await driver.createDeferred('deferred', { type: 'tmpfs', device: 'tmpfs' });
+    expect((await readdir(volume.rootPath)).sort()).toEqual(['_data', 'opts.json']);
+    expect(await driver.get('deferred')).toBe(volume);
+    const order: string[] = [];
+    const removing = driver.remove(volume).then(() => order.push('removed'));
+    await durable.then(() => order.push('durable'));
+    await removing;
+    expect(order).toEqual(['durable', 'removed']);
+    expect(await readdir(root)).toEqual([]);
+  });
+
+  it('answers an existing volume with nothing left to wait for', async () => {
+    const driver = await LocalDriver.open({ root });
+    const first = await driver.create('there', undefined);
+    const again = await driver.createDeferred('there', undefined);
+    expect(again.volume).toBe(first);
+    await again.durable;
+  });
+
+  it('validates before taking the lock, with moby texts', async () => {
+    const driver = await LocalDriver.open({ root });
+    await expect(driver.createDeferred('ab', { hello: 'world' })).rejects.toThrow('invalid option: "hello"');
+    await expect(driver.createDeferred('xy', undefined, { signal: AbortSignal.abort() })).rejects.toThrow();
+    expect(await readdir(root)).toEqual([]);
+  });
+});
+
+describe('LocalDriver spare directories', () => {
+  const spares = async (): Promise<string[]> => (await readdir(root)).filter((n) => n.startsWith('.creating-')).sort();
+
+  it('keeps none by default', async () => {
+    const driver = await LocalDriver.open({ root });
+    await driver.create('aa', undefined);
+    await driver.settled();
+    expect(await readdir(root)).toEqual(['aa']);
+  });
+
+  it('makes them after the first create, hands them to creates, and refills them', async () => {
+    const old = process.umask(0o077);
+    let driver: LocalDriver;
+    try {
+      driver = await LocalDriver.open({ root, spareDirectories: 4 });
+      expect(await spares()).toEqual([]); // none at start
+      await driver.create('first', undefined);
+      await driver.settled();
+      const made = await spares();
+      expect(made).toHaveLength(4);
+      for (const spare of made) {
+        expect(await mode(join(root, spare))).toBe(0o701);
+        expect(await mode(join(root, spare, '_data'))).toBe(0o755);
+      }
+      const before = Date.now();
+      await new Promise((r) => setTimeout(r, 20));
+      const plain = await driver.create('plain', undefined);
+      const withOptions = await driver.create('with-options', { type: 'tmpfs', device: 'tmpfs' });
+      // Taken, not made: two of the spares are gone (renamed into place).
+      const left = new Set(await spares());
+      expect(made.filter((spare) => !left.has(spare))).toHaveLength(2);
+      expect((await readdir(plain.rootPath)).sort()).toEqual(['_data']);
+      expect((await readdir(withOptions.rootPath)).sort()).toEqual(['_data', 'opts.json']);
+      expect(await mode(join(withOptions.rootPath, 'opts.json'))).toBe(0o600);
+      expect(await mode(plain.rootPath)).toBe(0o701);
+      expect(await mode(plain.dataPath)).toBe(0o755);
+      // The creation time is the create's, not the spare's.
+      expect((await plain.createdAt())!.getTime()).toBeGreaterThanOrEqual(before);
+      for (let i = 0; i < 6; i++) await driver.create(`more-${i}`, undefined);
+      await driver.settled();
+      expect((await spares()).length).toBeGreaterThan(0);
+      expect((await driver.list()).map((v) => v.name)).toEqual(['first', 'more-0', 'more-1', 'more-2', 'more-3', 'more-4', 'more-5', 'plain', 'with-options']);
+    } finally {
+      process.umask(old);
+    }
+    // A restart sweeps the spares and never lists them.
+    const reopened = await LocalDriver.open({ root });
+    expect(await spares()).toEqual([]);
+    expect((await reopened.list()).length).toBe(9);
+  });
+
+  it('fills in a directory of that name in place also when a spare was taken', async () => {
+    const driver = await LocalDriver.open({ root, spareDirectories: 2 });
+    await driver.create('warm', undefined);
+    await driver.settled();
+    await mkdir(join(root, 'odd'), { recursive: true });
+    await writeFile(join(root, 'odd', 'note'), 'x');
+    const v = await driver.create('odd', undefined);
+    expect((await readdir(v.rootPath)).sort()).toEqual(['_data', 'note']);
+    await driver.settled();
+    expect((await readdir(root)).filter((n) => !n.startsWith('.creating-')).sort()).toEqual(['odd', 'warm']);
+  });
+});
+
+describe('LocalDriver.open scan', () => {
+  it('takes a directory with _data or opts.json for a volume, reads opts.json only when there, and nothing else', async () => {
+    await mkdir(join(root, 'data-only', '_data'), { recursive: true });
+    await mkdir(join(root, 'opts-only'), { recursive: true });
+    await writeFile(join(root, 'opts-only', 'opts.json'), '{"MountType":"tmpfs","MountDevice":"tmpfs"}');
+    await mkdir(join(root, 'dangling'), { recursive: true });
+    await symlink('/nonexistent-berth-target', join(root, 'dangling', '_data'));
+    await mkdir(join(root, 'neither', 'other'), { recursive: true });
+    await writeFile(join(root, 'a-file'), 'x');
+    const driver = await LocalDriver.open({ root });
+    expect((await driver.list()).map((v) => v.name)).toEqual(['dangling', 'data-only', 'opts-only']);
+    expect((await driver.get('opts-only'))?.options?.mountType).toBe('tmpfs');
+    expect((await driver.get('data-only'))?.options).toBeUndefined();
+    expect(driver.getSync('data-only')).toBe(await driver.get('data-only'));
+    expect(driver.getSync('neither')).toBeUndefined();
+  });
+});
+
 describe('LocalVolume.createdAt', () => {
   it('is the ctime of the volume directory and ignores changes in _data', async () => {
     const driver = await LocalDriver.open({ root });
@@ -213,8 +325,11 @@ describe('LocalVolume.createdAt', () => {
     expect(await volume.createdAt()).toEqual(createdAt);
     expect((await stat(volume.dataPath)).ctime.getTime()).toBeGreaterThan(createdAt!.getTime());
 
+    expect(volume.createdAtSync()).toEqual(createdAt);
+
     await rm(join(root, 'timed'), { recursive: true });
     expect(await volume.createdAt()).toBeUndefined();
+    expect(volume.createdAtSync()).toBeUndefined();
   });
 });
 

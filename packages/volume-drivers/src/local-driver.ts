@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { chmod, mkdir, readFile, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { chmodSync, closeSync, lstatSync, readFileSync, realpathSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { chmod, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, system } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
-import { exists, fsyncDir, isNotFound, writeFileAtomic } from './fs-util.js';
+import { GroupSync, createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
 import {
   decodeOptsJson,
   encodeOptsJson,
@@ -40,6 +41,10 @@ export const VOLUME_OPTIONS_FILE = 'opts.json';
  */
 const CREATING_PREFIX = '.creating-';
 const REMOVING_PREFIX = '.removing-';
+const NO_OPTIONS = { options: undefined, invalid: false } as const;
+
+/** Default of {@link LocalDriverOptions.spareDirectories}: none (see there). */
+export const DEFAULT_SPARE_DIRECTORIES = 0;
 
 export interface LocalDriverOptions {
   /** `<data-root>/volumes`; created (mode 0701) when missing. */
@@ -49,6 +54,16 @@ export interface LocalDriverOptions {
   mounter?: Mounter | undefined;
   /** Host name resolution for `nfs`/`cifs` addresses; default: the system resolver, IPv4 first. */
   resolveAddress?: ResolveAddress | undefined;
+  /**
+   * How many empty volume directories (`.creating-<random>` holding `_data`, modes set) the
+   * driver keeps ready after its first create, refilled in the background; default
+   * {@link DEFAULT_SPARE_DIRECTORIES} (none). A create then only renames one into place: allocating
+   * the two directories, which costs hundreds of µs of system time apiece on some file systems,
+   * happens off the create's path. Spares are hidden entries of the root (swept at start like any
+   * interrupted create), which is why they are opt-in: tools that expect nothing but volumes in
+   * the root would see them.
+   */
+  spareDirectories?: number | undefined;
 }
 
 /**
@@ -63,11 +78,18 @@ export class LocalDriver implements VolumeDriver {
   readonly #realRoot: string;
   readonly #volumes = new Map<string, LocalVolume>();
   readonly #ctx: LocalVolumeContext;
+  /** The fsync of the root that makes renames into and out of it durable, shared by concurrent callers. */
+  readonly #rootSync = new GroupSync(() => fsyncDir(this.root));
+  /** Ready staging directories (see `spareDirectories`), taken last-made first. */
+  readonly #spares: string[] = [];
+  readonly #spareTarget: number;
+  #refilling: Promise<void> | undefined;
 
-  private constructor(root: string, realRoot: string, context: LocalVolumeContext) {
+  private constructor(root: string, realRoot: string, context: LocalVolumeContext, spareTarget: number) {
     this.root = root;
     this.#realRoot = realRoot;
     this.#ctx = context;
+    this.#spareTarget = spareTarget;
   }
 
   /** Creates the root if needed and loads every volume found in it. */
@@ -82,7 +104,7 @@ export class LocalDriver implements VolumeDriver {
       logger: options.logger ?? noopLogger,
       // Size quotas need XFS project quotas, which berth does not drive yet.
       quotaSupported: false,
-    });
+    }, Math.max(0, Math.floor(options.spareDirectories ?? DEFAULT_SPARE_DIRECTORIES)));
     await driver.#scan();
     return driver;
   }
@@ -92,6 +114,19 @@ export class LocalDriver implements VolumeDriver {
   }
 
   async get(name: string): Promise<LocalVolume | undefined> {
+    return this.#volumes.get(name);
+  }
+
+  /**
+   * Resolves once no spare directories are being made (for tests and orderly shutdowns; the
+   * spares left behind are swept at the next start).
+   */
+  async settled(): Promise<void> {
+    while (this.#refilling !== undefined) await this.#refilling;
+  }
+
+  /** {@link get} without a promise: the driver knows its volumes in memory. */
+  getSync(name: string): LocalVolume | undefined {
     return this.#volumes.get(name);
   }
 
@@ -108,23 +143,52 @@ export class LocalDriver implements VolumeDriver {
     opts: Readonly<Record<string, string>> | undefined,
     call?: CallOptions,
   ): Promise<LocalVolume> {
+    const { volume, durable } = await this.createDeferred(name, opts, call);
+    await durable;
+    return volume;
+  }
+
+  /**
+   * {@link create}, resolving as soon as the volume is in place, before it is durable: `durable`
+   * resolves once the volume would survive a machine crash, and rejects when it cannot be made so
+   * (the volume is then forgotten, as a failed create). Meanwhile the volume's name stays locked, so
+   * other operations on it wait, and a caller can make its own records of the volume durable at the
+   * same time. For an existing volume, `durable` waits for a create of it still in flight.
+   */
+  async createDeferred(
+    name: string,
+    opts: Readonly<Record<string, string>> | undefined,
+    call?: CallOptions,
+  ): Promise<{ volume: LocalVolume; durable: Promise<void> }> {
     validateLocalVolumeName(name);
     validateLocalOptions(opts, { quotaSupported: this.#ctx.quotaSupported });
     const options = toLocalVolumeOptions(opts);
     const signal = call?.signal;
-    return this.#ctx.locks.with(
-      name,
-      async () => {
-        signal?.throwIfAborted();
-        const existing = this.#volumes.get(name);
-        if (existing !== undefined) return existing;
-        const volume = this.#newVolume(name, options);
-        await this.#createOnDisk(volume);
-        this.#volumes.set(name, volume);
-        return volume;
-      },
-      { signal },
-    );
+    const lock = await this.#ctx.locks.acquire(name, { signal });
+    let durable: Promise<void> | undefined;
+    try {
+      signal?.throwIfAborted();
+      const existing = this.#volumes.get(name);
+      // A create of it that was still syncing held the lock until it was done.
+      if (existing !== undefined) return { volume: existing, durable: Promise.resolve() };
+      const volume = this.#newVolume(name, options);
+      const { synced } = await this.#createOnDisk(volume);
+      this.#volumes.set(name, volume);
+      const settled = synced.then(
+        () => lock.release(),
+        (err: unknown) => {
+          if (this.#volumes.get(name) === volume) this.#volumes.delete(name);
+          lock.release();
+          throw err;
+        },
+      );
+      // Also handled when nobody awaits it (a failure is the awaiting caller's to see).
+      settled.catch(() => undefined);
+      durable = settled;
+      return { volume, durable: settled };
+    } finally {
+      if (durable === undefined) lock.release();
+    }
   }
 
   /**
@@ -148,15 +212,15 @@ export class LocalDriver implements VolumeDriver {
         if (current === undefined) return;
         await current.releaseForRemoval(signal);
         await this.#refuseIfStillMounted(current);
-        await this.#removablePath(current);
+        this.#removablePath(current);
         const tombstone = join(this.root, REMOVING_PREFIX + randomBytes(8).toString('hex'));
         try {
-          await rename(current.rootPath, tombstone);
+          renameSync(current.rootPath, tombstone);
         } catch (err) {
           if (!isNotFound(err)) throw systemWrap(err, `error removing volume path '${current.rootPath}'`);
         }
         this.#volumes.delete(current.name);
-        await fsyncDir(this.root).catch(() => undefined);
+        await this.#rootSync.sync().catch(() => undefined);
         // Symlinks inside are removed, never followed.
         await removePath(tombstone);
       },
@@ -173,23 +237,91 @@ export class LocalDriver implements VolumeDriver {
     return new LocalVolume({ name, rootPath, dataPath: join(rootPath, VOLUME_DATA_DIR), options }, this.#ctx);
   }
 
-  async #createOnDisk(volume: LocalVolume): Promise<void> {
-    const staging = join(this.root, CREATING_PREFIX + randomBytes(8).toString('hex'));
+  /**
+   * Stages the volume under a hidden name (or takes a spare), renames it into place, and starts
+   * making it durable: `synced` settles once it is. Cheap system calls (chmod, the options file,
+   * rename) run in place, as a thread-pool round trip costs more than they do; mkdir and the fsyncs
+   * go to the thread pool, and concurrent creates and removes share the fsync of the root.
+   */
+  async #createOnDisk(volume: LocalVolume): Promise<{ synced: Promise<void> }> {
+    const spare = this.#spares.pop();
+    this.#refillSpares();
+    const staging = spare ?? this.#stagingPath();
+    let options: OpenFile | undefined;
     try {
-      await this.#populate(staging, volume);
-      await rename(staging, volume.rootPath);
+      if (spare === undefined) await makeVolumeDirs(staging, volume.rootPath, volume.dataPath);
+      if (volume.options !== undefined) {
+        try {
+          options = createFile(join(staging, VOLUME_OPTIONS_FILE), encodeOptsJson(volume.options), 0o600);
+        } catch (err) {
+          throw systemWrap(err, 'error while persisting volume options');
+        }
+      }
+      renameSync(staging, volume.rootPath);
     } catch (err) {
+      if (options !== undefined) closeSync(options.fd);
       await rm(staging, { recursive: true, force: true }).catch(() => undefined);
       const code = (err as NodeJS.ErrnoException).code;
       // A non-empty directory of that name that is not a volume (nothing of ours in it): fill it
       // in place, as moby does, rather than refuse.
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
       await this.#populate(volume.rootPath, volume);
+      return { synced: this.#rootSync.sync() };
     }
-    await fsyncDir(this.root);
+    // The volume's entries (`_data`, `opts.json`), its name in the root and the options' content
+    // are made durable together, by concurrent fsyncs (the root's shared with other creates), and
+    // the create resolves only when all are. A machine crash before can leave the name without its
+    // entries: not a volume (the scan skips such a directory), and never acknowledged.
+    const synced = Promise.all([
+      options?.sync().catch((err: unknown) => {
+        throw systemWrap(err, 'error while persisting volume options');
+      }),
+      fsyncDir(volume.rootPath),
+      this.#rootSync.sync(),
+    ]);
+    return { synced: synced.then(() => undefined) };
   }
 
-  /** Makes `dir` hold the volume: mode 0701, `_data` 0755, `opts.json` when there are options. */
+  #stagingPath(): string {
+    return join(this.root, CREATING_PREFIX + randomBytes(8).toString('hex'));
+  }
+
+  /**
+   * Tops the spare directories up in the background once they run low (never at start: a daemon
+   * that creates nothing makes none). Failures are logged; creates then stage their own.
+   */
+  #refillSpares(): void {
+    if (this.#refilling !== undefined || this.#spares.length > this.#spareTarget / 2) return;
+    const refill = (async () => {
+      while (this.#spares.length < this.#spareTarget) {
+        const wanted = this.#spareTarget - this.#spares.length;
+        const made = await Promise.all(
+          Array.from({ length: wanted }, async () => {
+            const dir = this.#stagingPath();
+            try {
+              // Not synced here: a create syncs the directory it takes, after renaming it.
+              await makeVolumeDirs(dir, dir, join(dir, VOLUME_DATA_DIR));
+              return dir;
+            } catch (err) {
+              this.#ctx.logger.debug('cannot make a spare volume directory', { path: dir, error: String(err) });
+              await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+              return undefined;
+            }
+          }),
+        );
+        for (const dir of made) if (dir !== undefined) this.#spares.push(dir);
+        if (made.includes(undefined)) return;
+      }
+    })().finally(() => {
+      this.#refilling = undefined;
+    });
+    this.#refilling = refill;
+  }
+
+  /**
+   * Makes an existing directory `dir` hold the volume in place: mode 0701 when created, `_data`
+   * 0755, `opts.json` (replaced atomically) when there are options.
+   */
   async #populate(dir: string, volume: LocalVolume): Promise<void> {
     try {
       if ((await mkdir(dir, { recursive: true, mode: 0o701 })) !== undefined) await chmod(dir, 0o701);
@@ -225,38 +357,44 @@ export class LocalDriver implements VolumeDriver {
           );
         }),
     );
+    // Synchronous on purpose, and before the API is served: two lstats of cached metadata cost a
+    // few µs per volume, where the same calls and a read of the usually missing `opts.json` through
+    // the thread pool cost, for each of thousands of volumes, round trips, promises and an ENOENT
+    // error apiece. `opts.json` is read only when it is there.
+    const mounted: Array<{ volume: LocalVolume; invalid: boolean }> = [];
+    for (const entry of entries) {
+      const { name } = entry;
+      if (!entry.isDirectory() || name.startsWith('.')) continue;
+      const rootPath = join(this.root, name);
+      const { hasData, hasOptions } = volumeFiles(rootPath);
+      if (!hasOptions && !hasData) continue;
+      const { options, invalid } = hasOptions ? this.#loadOptions(name, rootPath) : NO_OPTIONS;
+      const volume = new LocalVolume({ name, rootPath, dataPath: join(rootPath, VOLUME_DATA_DIR), options }, this.#ctx);
+      if (needsMount(options) || invalid) mounted.push({ volume, invalid });
+      this.#volumes.set(name, volume);
+    }
+    // Only volumes with mount options (or unreadable ones) can have `_data` mounted: few.
     await Promise.all(
-      entries
-        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
-        .map(async ({ name }) => {
-          const rootPath = join(this.root, name);
-          const isVolume = (await exists(join(rootPath, VOLUME_DATA_DIR))) || (await exists(join(rootPath, VOLUME_OPTIONS_FILE)));
-          if (!isVolume) return;
-          const { options, invalid } = await this.#loadOptions(name, rootPath);
-          const volume = new LocalVolume({ name, rootPath, dataPath: join(rootPath, VOLUME_DATA_DIR), options }, this.#ctx);
-          if (needsMount(options) || invalid) {
-            const real = await realpath(volume.dataPath).catch(() => volume.dataPath);
-            if (mountPoints.has(real)) {
-              if (invalid) this.#ctx.logger.warn('volume data is mounted but its options are unreadable', { volume: name, path: real });
-              volume.adoptMount();
-            }
-          }
-          this.#volumes.set(name, volume);
-        }),
+      mounted.map(async ({ volume, invalid }) => {
+        const real = await realpath(volume.dataPath).catch(() => volume.dataPath);
+        if (!mountPoints.has(real)) return;
+        if (invalid) this.#ctx.logger.warn('volume data is mounted but its options are unreadable', { volume: volume.name, path: real });
+        volume.adoptMount();
+      }),
     );
   }
 
   /**
-   * Loads `opts.json`. Unlike moby, which refuses to start the daemon, unreadable options only cost
-   * the options: the volume stays listed and its data is kept.
+   * Loads `opts.json` (synchronously: see `#scan`). Unlike moby, which refuses to start the daemon,
+   * unreadable options only cost the options: the volume stays listed and its data is kept.
    */
-  async #loadOptions(name: string, rootPath: string): Promise<{ options: LocalVolumeOptions | undefined; invalid: boolean }> {
+  #loadOptions(name: string, rootPath: string): { options: LocalVolumeOptions | undefined; invalid: boolean } {
     const file = join(rootPath, VOLUME_OPTIONS_FILE);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
-      if (isNotFound(err)) return { options: undefined, invalid: false };
+      if (isNotFound(err)) return NO_OPTIONS;
       this.#ctx.logger.warn(`error while loading volume options for volume: ${name}`, { volume: name, path: file, error: String(err) });
       return { options: undefined, invalid: true };
     }
@@ -272,7 +410,12 @@ export class LocalDriver implements VolumeDriver {
   }
 
   async #refuseIfStillMounted(volume: LocalVolume): Promise<void> {
-    const top = await realpath(volume.rootPath).catch(() => volume.rootPath);
+    let top: string;
+    try {
+      top = realpathSync.native(volume.rootPath);
+    } catch {
+      top = volume.rootPath;
+    }
     const busy = (await this.#mounts()).find((m) => m.mountPoint === top || m.mountPoint.startsWith(top + sep));
     if (busy !== undefined) {
       throw system(`unable to remove volume ${volume.name}: ${busy.mountPoint} is still mounted`);
@@ -280,10 +423,10 @@ export class LocalDriver implements VolumeDriver {
   }
 
   /** `_data` with symlinks resolved (the volume root when `_data` is gone), refused unless inside the volume. */
-  async #removablePath(volume: LocalVolume): Promise<string> {
+  #removablePath(volume: LocalVolume): string {
     let path: string;
     try {
-      path = await realpath(volume.dataPath);
+      path = realpathSync.native(volume.dataPath);
     } catch (err) {
       if (!isNotFound(err)) throw BerthError.from(err);
       path = volume.rootPath;
@@ -306,7 +449,66 @@ export class LocalDriver implements VolumeDriver {
   }
 }
 
+/**
+ * Makes a new directory `dir` (0701) and its `_data` (0755), whatever the umask. `mkdir` goes to
+ * the thread pool: allocating a directory costs hundreds of µs of system time on some file
+ * systems, which must not stall the event loop; `chmod` of the new inode is a few µs.
+ */
+async function makeVolumeDirs(dir: string, rootPath: string, dataPath: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o701 });
+    chmodSync(dir, 0o701);
+  } catch (err) {
+    throw systemWrap(err, `error while creating volume root path '${rootPath}'`);
+  }
+  try {
+    await mkdir(join(dir, VOLUME_DATA_DIR), { mode: 0o755 });
+    chmodSync(join(dir, VOLUME_DATA_DIR), 0o755);
+  } catch (err) {
+    throw systemWrap(err, `error while creating volume data path '${dataPath}'`);
+  }
+}
+
+/**
+ * Whether a volume directory holds `_data` and `opts.json` (anything by those names, even a dangling
+ * symlink): two lstats in place, which create no error object for a missing file. Any other failure
+ * fails the scan, as it always did: a volume must not silently vanish (restore would then forget
+ * its metadata).
+ */
+function volumeFiles(rootPath: string): { hasData: boolean; hasOptions: boolean } {
+  return { hasData: present(join(rootPath, VOLUME_DATA_DIR)), hasOptions: present(join(rootPath, VOLUME_OPTIONS_FILE)) };
+}
+
+function present(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch (err) {
+    if (isNotFound(err)) return false; // ENOTDIR: the "volume" is a file
+    throw err;
+  }
+}
+
 async function removePath(path: string): Promise<void> {
+  // The usual volume (an empty `_data`, maybe `opts.json`) goes with three system calls in place;
+  // anything else (data, symlinks, odd entries) is left to the recursive removal.
+  try {
+    rmdirSync(join(path, VOLUME_DATA_DIR));
+  } catch (err) {
+    if (!isNotFound(err)) return removeTree(path);
+  }
+  try {
+    unlinkSync(join(path, VOLUME_OPTIONS_FILE));
+  } catch (err) {
+    if (!isNotFound(err)) return removeTree(path);
+  }
+  try {
+    rmdirSync(path);
+  } catch (err) {
+    if (!isNotFound(err)) return removeTree(path);
+  }
+}
+
+async function removeTree(path: string): Promise<void> {
   try {
     await rm(path, { recursive: true, force: true });
   } catch (err) {

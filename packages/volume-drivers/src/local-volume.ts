@@ -1,4 +1,5 @@
-import { realpath, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { BerthError, system } from '@berth/errdefs';
 import type { KeyedLock } from '@berth/locker';
 import { isNotFound } from './fs-util.js';
@@ -79,12 +80,23 @@ export class LocalVolume implements Volume {
 
   /** The ctime of the volume's own directory (not of `_data`, whose ctime changes with its content). */
   async createdAt(): Promise<Date | undefined> {
+    return this.createdAtSync();
+  }
+
+  /**
+   * {@link createdAt} without a promise. Synchronous on purpose: a `stat` of a cached inode costs a
+   * few µs, where a thread-pool round trip, a promise and a `Stats` object per volume dominate
+   * `volume ls` of thousands of volumes. `undefined` when the directory is gone.
+   */
+  createdAtSync(): Date | undefined {
+    let st;
     try {
-      return (await stat(this.rootPath)).ctime;
+      st = statSync(this.rootPath, { bigint: false, throwIfNoEntry: false });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw BerthError.from(err);
     }
+    return st?.ctime;
   }
 
   mount(id: string, options?: CallOptions): Promise<string> {

@@ -81,6 +81,11 @@ export class PluginVolume implements Volume {
     return this.#createdAt;
   }
 
+  /** What the plugin reported when it listed or answered `Get` for the volume; no plugin call. */
+  createdAtSync(): Date | undefined {
+    return this.#createdAt;
+  }
+
   status(): Record<string, unknown> | undefined {
     return this.#status === undefined ? undefined : { ...this.#status };
   }

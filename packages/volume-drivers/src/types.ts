@@ -23,6 +23,11 @@ export interface Volume {
   unmount(id: string, options?: CallOptions): Promise<void>;
   /** Creation time; `undefined` when the driver does not know it (the API then shows the zero time). */
   createdAt(options?: CallOptions): Promise<Date | undefined>;
+  /**
+   * The same as {@link createdAt}, answered without I/O on the thread pool, for drivers that know it
+   * locally (the `local` driver). Optional: callers fall back to `createdAt` when it is absent.
+   */
+  createdAtSync?(): Date | undefined;
   /** Driver-specific status for `volume inspect`; `undefined` when there is none. */
   status(): Record<string, unknown> | undefined;
   /**
@@ -38,10 +43,25 @@ export interface VolumeDriver {
   /** `local` or `global`; known once the driver was looked up through the registry. */
   scope(options?: CallOptions): Promise<VolumeScope>;
   create(name: string, options: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume>;
+  /**
+   * `create`, resolving once the volume exists but before it is durable: `durable` resolves when
+   * it would survive a machine crash and rejects when it cannot be made so (the create then failed).
+   * Lets a caller make its own records durable at the same time. Optional: `create` otherwise.
+   */
+  createDeferred?(
+    name: string,
+    options: Readonly<Record<string, string>> | undefined,
+    call?: CallOptions,
+  ): Promise<{ volume: Volume; durable: Promise<void> }>;
   remove(volume: Volume, options?: CallOptions): Promise<void>;
   list(options?: CallOptions): Promise<Volume[]>;
   /** The named volume, or `undefined` when the driver has no such volume; rejects on driver errors. */
   get(name: string, options?: CallOptions): Promise<Volume | undefined>;
+  /**
+   * `get` answered from memory, for drivers that know their volumes without asking anyone (the
+   * `local` driver). Optional: callers use `get` when it is absent.
+   */
+  getSync?(name: string): Volume | undefined;
 }
 
 /**

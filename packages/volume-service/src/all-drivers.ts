@@ -52,16 +52,27 @@ export async function probeDrivers(
   logger.debug('Probing all drivers for volume', { volume: name });
   const { drivers } = await allDrivers(registry, ms, signal);
   const answers = await Promise.all(
-    drivers.map((driver) =>
-      withDeadline(ms, `driver did not answer within ${ms}ms`, signal, (s) => getFromDriver(driver, name, logger, s)).catch(
+    drivers.map((driver) => {
+      // A driver that answers from memory (the local driver) needs no deadline, nor its timer.
+      if (driver.getSync !== undefined) return getSyncQuietly(driver, name, logger);
+      return withDeadline(ms, `driver did not answer within ${ms}ms`, signal, (s) => getFromDriver(driver, name, logger, s)).catch(
         (err: unknown) => {
           logger.debug('Skipping a volume driver that could not be asked', { driver: driver.name, volume: name, error: messageOf(err) });
           return undefined;
         },
-      ),
-    ),
+      );
+    }),
   );
   signal?.throwIfAborted();
   const index = answers.findIndex((v) => v !== undefined);
   return index === -1 ? undefined : { driver: drivers[index]!, volume: answers[index]! };
+}
+
+function getSyncQuietly(driver: VolumeDriver, name: string, logger: Logger): Volume | undefined {
+  try {
+    return driver.getSync?.(name);
+  } catch (err) {
+    logger.debug('Error while looking up volume', { error: String(err), driver: driver.name, volume: name });
+    return undefined;
+  }
 }

@@ -11,12 +11,33 @@ export interface ToVolumeInfoOptions {
 
 /** The Engine API `Volume` object, fields in Go's order; `Status` omitted when empty, as Go's omitempty. */
 export async function toVolumeInfo(v: StoredVolume, options: ToVolumeInfoOptions): Promise<VolumeInfo> {
+  const known = toVolumeInfoSync(v, options);
+  if (known !== undefined) return known;
   let createdAt: Date | undefined;
   try {
     createdAt = await v.volume.createdAt({ signal: options.signal });
   } catch {
     createdAt = undefined;
   }
+  return build(v, createdAt, options);
+}
+
+/**
+ * `toVolumeInfo` without a promise, for volumes whose creation time is known locally
+ * (`createdAtSync`); `undefined` for the others, which need `toVolumeInfo`.
+ */
+export function toVolumeInfoSync(v: StoredVolume, options: ToVolumeInfoOptions): VolumeInfo | undefined {
+  if (v.volume.createdAtSync === undefined) return undefined;
+  let createdAt: Date | undefined;
+  try {
+    createdAt = v.volume.createdAtSync();
+  } catch {
+    createdAt = undefined;
+  }
+  return build(v, createdAt, options);
+}
+
+function build(v: StoredVolume, createdAt: Date | undefined, options: ToVolumeInfoOptions): VolumeInfo {
   const info: VolumeInfo = {
     CreatedAt: formatRFC3339(createdAt),
     Driver: v.driverName,

@@ -2,7 +2,7 @@ import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { kindOf } from '@berth/errdefs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { scratchDir } from '../test/fakes.js';
 import { MemoryMetadataStore } from './memory-metadata-store.js';
 import type { MetadataStore } from './metadata-store.js';
@@ -153,6 +153,80 @@ describe('SqliteMetadataStore', () => {
       { name: 'kept', driver: 'local', labels: { a: '1' }, options: null, pending: false, refs: ['r1'] },
     ]);
     await recovered.close();
+  });
+
+  it('resolves a durable write only after a WAL sync that started after its commit; concurrent writes share one', async () => {
+    const path = join(await scratchDir(), 'metadata.sqlite');
+    const held: Array<() => void> = [];
+    const syncWal = (fd: number): Promise<void> => {
+      expect(fd).toBeGreaterThan(2);
+      return new Promise<void>((resolve) => held.push(resolve));
+    };
+    const store = await SqliteMetadataStore.open(path, { syncWal });
+    const done = new Set<string>();
+    const put = (name: string): Promise<void> =>
+      store.put({ name, driver: 'local', labels: null, options: null }).then(() => void done.add(name));
+
+    const first = put('first');
+    expect(held).toHaveLength(1);
+    // Committed at once (readable), acknowledged only after the sync.
+    expect((await store.get('first'))?.pending).toBe(false);
+    const later = ['a', 'b', 'c', 'd'].map(put);
+    const gone = store.delete(['first']);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(done.size).toBe(0);
+    expect(held).toHaveLength(1); // the others wait for the next sync, which starts after this one
+
+    held.shift()!();
+    await first;
+    expect([...done]).toEqual(['first']);
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    expect(done.size).toBe(1); // a, b, c, d and the delete committed during the first sync: not yet
+    held.shift()!();
+    await Promise.all([...later, gone]);
+    expect(store.commits).toEqual({ durable: 6, lazy: 0, syncs: 2 });
+
+    // A failing write fails alone, and is not counted.
+    await expect(store.addRef('nope', 'r')).rejects.toThrow('no metadata for volume nope');
+    expect(held).toHaveLength(0);
+    await store.close();
+  });
+
+  it('syncs the WAL file itself, also after SQLite restarted the log (checkpoints)', async () => {
+    const path = join(await scratchDir(), 'metadata.sqlite');
+    const synced: number[] = [];
+    const syncWal = async (fd: number): Promise<void> => {
+      const { fstatSync, fdatasyncSync, statSync } = await import('node:fs');
+      expect(fstatSync(fd).ino).toBe(statSync(`${path}-wal`).ino);
+      fdatasyncSync(fd);
+      synced.push(fd);
+    };
+    const store = await SqliteMetadataStore.open(path, { syncWal });
+    // Enough writes for several automatic checkpoints (1000 pages each) and log restarts.
+    for (let i = 0; i < 3000; i++) await store.put({ name: `v${i}`, driver: 'local', labels: { i: String(i) }, options: null });
+    expect(synced).toHaveLength(3000);
+    await store.close();
+    const reopened = await SqliteMetadataStore.open(path);
+    expect(await reopened.list()).toHaveLength(3000);
+    await reopened.close();
+  });
+
+  it('waits for syncs in flight before it closes', async () => {
+    const path = join(await scratchDir(), 'metadata.sqlite');
+    const held: Array<() => void> = [];
+    const store = await SqliteMetadataStore.open(path, { syncWal: () => new Promise<void>((resolve) => held.push(resolve)) });
+    const put = store.put({ name: 'v', driver: 'local', labels: null, options: null });
+    let closed = false;
+    const closing = store.close().then(() => (closed = true));
+    await expect(store.put({ name: 'w', driver: 'local', labels: null, options: null })).rejects.toThrow(/closed/);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(closed).toBe(false);
+    held.shift()!();
+    await put;
+    await closing;
+    const reopened = await SqliteMetadataStore.open(path);
+    expect((await reopened.list()).map((r) => r.name)).toEqual(['v']);
+    await reopened.close();
   });
 
   it('refuses a file that is not a database, and a schema from a newer berth', async () => {

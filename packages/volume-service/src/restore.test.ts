@@ -1,9 +1,10 @@
 import { Filters } from '@berth/filters';
 import { describe, expect, it } from 'vitest';
-import { BACKENDS, FakeDriver, FakeVolume, harness } from '../test/fakes.js';
+import { BACKENDS, FakeDriver, FakeRegistry, FakeVolume, harness } from '../test/fakes.js';
 import { MemoryMetadataStore } from './memory-metadata-store.js';
 import type { VolumeRecordInput } from './metadata-store.js';
 import { VolumesService } from './volumes-service.js';
+import type { Volume, VolumeDriver } from './types.js';
 
 const names = (r: { volumes: Array<{ Name: string }> }): string[] => r.volumes.map((v) => v.Name);
 
@@ -165,5 +166,86 @@ describe('create durability', () => {
     expect(await h.records()).toEqual([
       { name: 'outside', driver: 'local', labels: null, options: null, pending: false, refs: ['ref'] },
     ]);
+  });
+});
+
+/** A driver that knows its volumes in memory, as the local driver does (`getSync`). */
+class InMemoryDriver extends FakeDriver {
+  getCalls = 0;
+
+  override async get(name: string): Promise<Volume | undefined> {
+    this.getCalls++;
+    return super.get(name);
+  }
+
+  getSync(name: string): Volume | undefined {
+    return this.volumes.get(name);
+  }
+}
+
+/** Like the real registry: registered drivers are at hand (`peekDriver`) and count no references. */
+class PeekingRegistry extends FakeRegistry {
+  lookups = 0;
+  readonly #registered = new Set<string>();
+
+  registerInProcess<D extends VolumeDriver>(driver: D): D {
+    this.#registered.add(driver.name);
+    return this.register(driver);
+  }
+
+  override async createDriver(name: string): Promise<VolumeDriver> {
+    this.lookups++;
+    return this.#registered.has(name) ? this.getDriver(name) : super.createDriver(name);
+  }
+
+  override async releaseDriver(name: string): Promise<VolumeDriver> {
+    return this.#registered.has(name) ? this.getDriver(name) : super.releaseDriver(name);
+  }
+
+  peekDriver(name: string): VolumeDriver | undefined {
+    return this.#registered.has(name) && this.lookups > 0 ? this.driver(name) : undefined;
+  }
+}
+
+describe.each(BACKENDS)('restore of a driver at hand (%s metadata)', (backend) => {
+  it('restores in one pass what the general path would, and still live-restores references', async () => {
+    const local = new InMemoryDriver('local');
+    const plugin = new FakeDriver('plugin');
+    const h = await harness(backend, plugin);
+    const registry = new PeekingRegistry(plugin);
+    registry.registerInProcess(local);
+    let service = await h.open({ drivers: registry });
+    for (let i = 0; i < 50; i++) {
+      await service.create({ name: `v${String(i).padStart(2, '0')}`, labels: i % 2 === 0 ? { even: '' } : null, driverOpts: { i: String(i) } });
+    }
+    await service.create({ name: 'on-plugin', driver: 'plugin' });
+    await service.mount('v07', 'ctr');
+    await h.close(service);
+    local.volumes.delete('v13'); // gone behind berth's back: its record goes
+    await h.withMetadata((m) => m.markPending({ name: 'v21', driver: 'local', labels: null, options: null }));
+    local.getCalls = 0;
+
+    registry.lookups = 0;
+    registry.refs.clear(); // a fresh daemon starts with fresh plugin refcounts
+    service = await h.open({ drivers: registry });
+    // One lookup and one `get` for the first volume, one for the one with a reference; the rest from memory.
+    expect(local.getCalls).toBeLessThanOrEqual(3);
+    expect(registry.lookups).toBeLessThanOrEqual(4);
+    expect(local.volumes.has('v21')).toBe(false); // the pending create was undone
+    expect(local.volumes.get('v07')?.liveRestored).toEqual(['ctr']);
+    const listed = (await service.list(Filters.empty())).volumes;
+    expect(listed.map((v) => v.Name)).toEqual([
+      'on-plugin',
+      ...Array.from({ length: 50 }, (_, i) => `v${String(i).padStart(2, '0')}`).filter((n) => n !== 'v13' && n !== 'v21'),
+    ]);
+    expect(listed.find((v) => v.Name === 'v08')).toMatchObject({ Labels: { even: '' }, Options: { i: '8' }, Scope: 'local' });
+    expect(listed.find((v) => v.Name === 'v09')).toMatchObject({ Labels: null, Options: { i: '9' } });
+    await expect(service.remove('v07')).rejects.toThrow('remove v07: volume is in use - [ctr]');
+    expect(registry.refCount('plugin')).toBe(1);
+    await h.close(service);
+    const records = (await h.records()).map((r) => r.name);
+    expect(records).toHaveLength(49);
+    expect(records).not.toContain('v13');
+    expect(records).not.toContain('v21');
   });
 });

@@ -16,6 +16,8 @@ export interface Volume {
   mount(id: string, options?: CallOptions): Promise<string>;
   unmount(id: string, options?: CallOptions): Promise<void>;
   createdAt(options?: CallOptions): Promise<Date | undefined>;
+  /** `createdAt` known without asking anyone (no thread-pool I/O, no plugin call); used when present. */
+  createdAtSync?(): Date | undefined;
   status(): Record<string, unknown> | undefined;
   liveRestore?(id: string, options?: CallOptions): Promise<void>;
 }
@@ -24,9 +26,24 @@ export interface VolumeDriver {
   readonly name: string;
   scope(options?: CallOptions): Promise<VolumeScope>;
   create(name: string, options: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume>;
+  /**
+   * `create`, resolving once the volume exists but before it is durable: `durable` resolves when it
+   * would survive a machine crash, rejects when it cannot be made so. Used when present, so that
+   * the volume's record is synced at the same time. Optional.
+   */
+  createDeferred?(
+    name: string,
+    options: Readonly<Record<string, string>> | undefined,
+    call?: CallOptions,
+  ): Promise<{ volume: Volume; durable: Promise<void> }>;
   remove(volume: Volume, options?: CallOptions): Promise<void>;
   list(options?: CallOptions): Promise<Volume[]>;
   get(name: string, options?: CallOptions): Promise<Volume | undefined>;
+  /**
+   * `get` answered from memory, for drivers that know their volumes without asking anyone (the
+   * `local` driver); used when present, e.g. to restore thousands of volumes without a promise each.
+   */
+  getSync?(name: string): Volume | undefined;
 }
 
 /** moby's `drivers.Store` as the volume store uses it. */
@@ -40,6 +57,13 @@ export interface VolumeDriverRegistry {
   /** Sorted names of the registered and cached drivers (`docker info` Plugins.Volume). */
   getDriverList(): string[];
   getAllDrivers(options?: CallOptions): Promise<VolumeDriver[]>;
+  /**
+   * The driver `name` when the registry has it at hand and checked: what `getDriver`,
+   * `createDriver` and `releaseDriver` would return without asking the plugin getter, and so
+   * without counting references (a driver registered in-process, a legacy plugin's kept driver);
+   * `undefined` otherwise. Optional.
+   */
+  peekDriver?(name: string): VolumeDriver | undefined;
 }
 
 /** moby's `VolumeEventLogger`. */

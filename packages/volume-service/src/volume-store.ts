@@ -4,7 +4,7 @@ import { probeDrivers } from './all-drivers.js';
 import { findVolumes, type FindResult } from './find-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
 import { lookupVolume, scopeOf } from './lookup.js';
-import type { MetadataStore, StringMap } from './metadata-store.js';
+import type { MetadataStore, StringMap, VolumeRecord } from './metadata-store.js';
 import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
 import { DEFAULT_DRIVER_NAME, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
@@ -212,14 +212,18 @@ export class VolumeStore {
 
   async #create(name: string, driverName: string, options: StoreCreateOptions): Promise<CacheEntry> {
     const { signal } = options;
-    const existing = await this.#checkConflict(name, driverName, signal);
-    if (existing !== undefined) return existing;
+    // The record is read once per create: under the name's lock only this create changes it
+    // (`#checkConflict` may purge it, which it says by returning `purged`).
+    let record = this.#cache.has(name) ? undefined : await this.#metadata.get(name);
+    const conflict = await this.#checkConflict(name, driverName, signal, record);
+    if (conflict.entry !== undefined) return conflict.entry;
+    if (conflict.purged) record = undefined;
 
     if (driverName === '') {
       // A name without a driver may already exist in any driver (moby probes them all).
       let probed: Resolved | undefined;
       try {
-        probed = await this.#resolve(name, '', signal);
+        probed = await this.#resolve(name, '', signal, { record });
       } catch {
         signal?.throwIfAborted();
       }
@@ -229,7 +233,7 @@ export class VolumeStore {
     const requested = driverName === '' ? DEFAULT_DRIVER_NAME : driverName;
     const driver = await this.#drivers.createDriver(requested, { signal });
     try {
-      return await this.#register(name, driver, requested, options);
+      return await this.#register(name, driver, requested, options, record);
     } catch (err) {
       await this.#releaseDriver(requested, name);
       throw err;
@@ -240,11 +244,16 @@ export class VolumeStore {
    * Binds `name` to `driver`, creating the volume in the driver unless it already has it. The
    * pending record written first lets restore undo a driver create whose commit never happened.
    */
-  async #register(name: string, driver: VolumeDriver, driverRef: string, options: StoreCreateOptions): Promise<CacheEntry> {
+  async #register(
+    name: string,
+    driver: VolumeDriver,
+    driverRef: string,
+    options: StoreCreateOptions,
+    previous: VolumeRecord | undefined,
+  ): Promise<CacheEntry> {
     const { signal } = options;
     const record = { name, driver: driver.name, labels: copyMap(options.labels), options: copyMap(options.options) };
     // References persisted for this binding (its driver was away at start) outlive the re-create.
-    const previous = await this.#metadata.get(name);
     const refs = previous !== undefined && !previous.pending && previous.driver === driver.name ? previous.refs : [];
 
     let volume: Volume | undefined;
@@ -256,6 +265,8 @@ export class VolumeStore {
       if (isCommunicationError(err)) throw err;
     }
     let createdHere = false;
+    /** The driver's own sync of the volume created here, when it lets the record be synced meanwhile. */
+    let durable: Promise<void> | undefined;
     if (volume === undefined) {
       try {
         await this.#metadata.markPending(record);
@@ -263,7 +274,11 @@ export class VolumeStore {
         throw wrapError(err, 'error setting volume metadata');
       }
       try {
-        volume = await driver.create(name, record.options ?? undefined, { signal });
+        if (driver.createDeferred !== undefined) {
+          ({ volume, durable } = await driver.createDeferred(name, record.options ?? undefined, { signal }));
+        } else {
+          volume = await driver.create(name, record.options ?? undefined, { signal });
+        }
       } catch (err) {
         await this.#forgetRecord(name);
         throw err;
@@ -271,11 +286,18 @@ export class VolumeStore {
       createdHere = true;
     }
 
-    try {
-      await this.#metadata.put(record, refs);
-    } catch (err) {
+    // The record is committed and synced while the driver syncs the volume, and the create is
+    // acknowledged only once both are durable. A crash before leaves the pending record (restore
+    // undoes the create) or a record whose volume the driver does not have (restore drops it).
+    const [stored, synced] = await Promise.allSettled([this.#metadata.put(record, refs), durable]);
+    if (synced.status === 'rejected') {
+      await this.#undoDriverCreate(driver, volume);
+      await this.#forgetRecord(name);
+      throw synced.reason;
+    }
+    if (stored.status === 'rejected') {
       if (createdHere) await this.#undoDriverCreate(driver, volume);
-      throw wrapError(err, 'error setting volume metadata');
+      throw wrapError(stored.reason, 'error setting volume metadata');
     }
 
     const entry: CacheEntry = {
@@ -299,11 +321,16 @@ export class VolumeStore {
    * conflict whatever driver was requested, so a name never moves silently. A stale binding (gone
    * from its driver) is purged, unless references still point at it.
    */
-  async #checkConflict(name: string, driverName: string, signal: AbortSignal | undefined): Promise<CacheEntry | undefined> {
+  async #checkConflict(
+    name: string,
+    driverName: string,
+    signal: AbortSignal | undefined,
+    stored: VolumeRecord | undefined,
+  ): Promise<{ entry?: CacheEntry; purged: boolean }> {
     const entry = this.#cache.get(name);
-    const record = entry === undefined ? await this.#metadata.get(name) : undefined;
+    const record = entry === undefined ? stored : undefined;
     const boundTo = entry?.driverName ?? (record?.pending === false ? record.driver : '');
-    if (boundTo === '') return undefined;
+    if (boundTo === '') return { purged: false };
 
     let conflicting = false;
     if (driverName !== '') {
@@ -325,11 +352,11 @@ export class VolumeStore {
       if (conflicting) throw nameConflict(`driver '${boundTo}' already has volume '${name}'`);
       if (entry !== undefined) {
         entry.volume = found;
-        return entry;
+        return { entry, purged: false };
       }
       const scope = await this.#scopeOfDriver(boundTo, signal);
       const { labels = null, options = null, refs = [] } = record ?? {};
-      return this.#remember({ name, driverName: found.driverName, scope, labels, options, volume: found, refs }, signal);
+      return { entry: await this.#remember({ name, driverName: found.driverName, scope, labels, options, volume: found, refs }, signal), purged: false };
     }
     if ((entry?.refs.size ?? record?.refs.length ?? 0) > 0) {
       throw nameConflict(
@@ -337,7 +364,7 @@ export class VolumeStore {
       );
     }
     await this.#purge(name);
-    return undefined;
+    return { purged: true };
   }
 
   /**
@@ -345,8 +372,13 @@ export class VolumeStore {
    * one passed in); without any, probes every driver and records the first that has the volume.
    * A volume its driver no longer has is purged. Pending records are creates in flight: not volumes.
    */
-  async #resolve(name: string, driverName: string, signal: AbortSignal | undefined): Promise<Resolved> {
-    const record = await this.#metadata.get(name);
+  async #resolve(
+    name: string,
+    driverName: string,
+    signal: AbortSignal | undefined,
+    known?: { record: VolumeRecord | undefined },
+  ): Promise<Resolved> {
+    const record = known !== undefined ? known.record : (this.#storedMetadata(name) ?? (await this.#metadata.get(name)));
     const meta = record !== undefined && !record.pending ? record : undefined;
     let stored = meta?.driver ?? '';
     if (driverName !== '') {
@@ -379,6 +411,17 @@ export class VolumeStore {
     await this.#recordDiscovered(name, volume.driverName);
     const scope = await scopeOf(driver, signal);
     return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [] };
+  }
+
+  /**
+   * The record of a cached name, from the cache: every change of a cached name's record (labels,
+   * options, refs) goes through this store and updates both, and a cached name has a record that is
+   * not pending. `undefined` when the name is not cached (then the metadata store is asked).
+   */
+  #storedMetadata(name: string): VolumeRecord | undefined {
+    const entry = this.#cache.get(name);
+    if (entry === undefined) return undefined;
+    return { name, driver: entry.driverName, labels: entry.labels, options: entry.options, pending: false, refs: [...entry.refs] };
   }
 
   /** Records the driver of a volume found without a record, so that its references can be persisted. */

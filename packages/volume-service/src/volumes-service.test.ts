@@ -2,7 +2,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, kindOf } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BACKENDS, FAKE_CREATED_AT, FakeDriver, FakeVolume, harness, scratchDir } from '../test/fakes.js';
 import { ANONYMOUS_LABEL } from './list-filters.js';
 import { isNameConflict, isNotExist } from './op-error.js';
@@ -391,15 +391,43 @@ describe('VolumesService on SQLite', () => {
     const h = await harness('sqlite', new FakeDriver('local'));
     const metadata = await SqliteMetadataStore.open(metadataPath(h.root));
     const service = await h.open({ metadata });
-    const commits = (): { durable: number; lazy: number } => metadata.commits;
+    const commits = (): { durable: number; lazy: number; syncs: number } => metadata.commits;
     const before = commits();
     await service.create({ name: 'v' });
-    expect(commits()).toEqual({ durable: before.durable + 1, lazy: before.lazy + 1 });
+    // One at a time: every durable commit waits for a WAL sync of its own.
+    expect(commits()).toEqual({ durable: before.durable + 1, lazy: before.lazy + 1, syncs: before.syncs + 1 });
     await service.create({ name: 'v' });
     await service.mount('v', 'r');
     await service.unmount('v', 'r');
     await service.remove('v');
-    expect(commits()).toEqual({ durable: before.durable + 4, lazy: before.lazy + 1 });
+    expect(commits()).toEqual({ durable: before.durable + 4, lazy: before.lazy + 1, syncs: before.syncs + 4 });
+  });
+
+  it('answers a create only once the WAL sync after its commit has completed (group commit)', async () => {
+    const h = await harness('sqlite', new FakeDriver('local'));
+    const held: Array<() => void> = [];
+    const syncWal = (): Promise<void> => new Promise<void>((resolve) => held.push(resolve));
+    const metadata = await SqliteMetadataStore.open(metadataPath(h.root), { syncWal });
+    const service = await h.open({ metadata });
+    let answered = 0;
+    const creates = Array.from({ length: 16 }, (_, i) => service.create({ name: `v${i}` }).then(() => answered++));
+    await vi.waitFor(() => expect(held.length).toBe(1));
+    // Committed (visible to the store), but not acknowledged while the sync is held back.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(0);
+    expect((await metadata.get('v0'))?.pending).toBe(false);
+    held.shift()!();
+    // The creates that committed while the first sync ran share the next one.
+    await vi.waitFor(() => expect(held.length).toBe(1));
+    const afterFirst = answered;
+    expect(afterFirst).toBeLessThan(16);
+    while (answered < 16) {
+      held.shift()?.();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(creates);
+    expect(metadata.commits.durable).toBe(16);
+    expect(metadata.commits.syncs).toBeLessThan(16);
   });
 
   it('survives restarts with volumes from drivers that report no time', async () => {

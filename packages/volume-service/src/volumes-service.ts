@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
-import { resolvePath, toVolumeInfo } from './convert.js';
+import { resolvePath, toVolumeInfo, toVolumeInfoSync } from './convert.js';
 import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
 import type { MetadataStore, StringMap } from './metadata-store.js';
 import { noopLogger } from './noop-logger.js';
@@ -151,8 +151,14 @@ export class VolumesService {
     return this.#run(async () => {
       const { signal } = options;
       const { volumes, warnings } = await this.#store.find(listQuery(filters), { signal });
-      const infos = await Promise.all(volumes.map((v) => toVolumeInfo(v, { mountpoint: v.volume.cachedPath(), signal })));
-      return { volumes: infos, warnings };
+      // Volumes whose creation time is known locally (all of the local driver's) are converted
+      // synchronously: one promise per volume costs more than the conversion itself.
+      const infos: Array<VolumeInfo | Promise<VolumeInfo>> = volumes.map((v) => {
+        const options = { mountpoint: v.volume.cachedPath(), signal };
+        return toVolumeInfoSync(v, options) ?? toVolumeInfo(v, options);
+      });
+      const pending = infos.some((info) => info instanceof Promise);
+      return { volumes: pending ? await Promise.all(infos) : (infos as VolumeInfo[]), warnings };
     });
   }
 
