@@ -2,10 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import { isNotFound, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
 import type { PluginObject, PluginPrivilege } from '@berth/plugin-manager';
-import { decodeRegistryAuth, pullPluginName, type JsonMessage, type RegistryAuth } from '@berth/plugin-registry';
+import type { JsonMessage, RegistryAuth } from '@berth/plugin-registry';
 import { parseNormalizedNamed, tagNameOnly, type NamedReference } from '@berth/plugin-store';
 import { goString, goStringSlice, goStruct, type GoType } from '../go-json/decode.js';
 import { atoi } from '../go-strconv.js';
+import { loadRegistry } from '../lazy-modules.js';
 import type { RequestContext } from './context.js';
 import { boolValue, type Form } from './form.js';
 import { JsonMessageStream } from './json-stream.js';
@@ -74,7 +75,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
     }),
     route('GET', '/plugins/privileges', async (ctx) => {
       const { ref } = parseRemoteRef(ctx.form().get('remote'));
-      const privileges = await registry.privileges(ref, { ...registryHeaders(ctx.req), signal: ctx.signal });
+      const privileges = await registry.privileges(ref, { ...(await registryHeaders(ctx.req)), signal: ctx.signal });
       writeJson(ctx.res, 200, privileges);
     }),
     route('DELETE', '/plugins/{name:.*}', async (ctx) => {
@@ -98,7 +99,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
       const privileges = await readPrivileges(ctx);
       const remote = form.get('remote');
       const { ref } = parseRemoteRef(remote);
-      const local = pullPluginName(remote, form.get('name'));
+      const local = (await loadRegistry()).pullPluginName(remote, form.get('name'));
       await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.pull(ref, local, privileges, options));
     }),
     route('POST', '/plugins/{name:.*}/push', async (ctx) => {
@@ -113,7 +114,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
         const privileges = await readPrivileges(ctx);
         const remote = form.get('remote');
         const { ref } = parseRemoteRef(remote);
-        const local = pullPluginName(remote, name(ctx));
+        const local = (await loadRegistry()).pullPluginName(remote, name(ctx));
         await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.upgrade(ref, local, privileges, options));
       },
       { minVersion: '1.26' },
@@ -166,7 +167,7 @@ async function streamed(
 ): Promise<void> {
   const stream = new JsonMessageStream(ctx.res, { ...headers, 'Content-Type': 'application/json' });
   try {
-    await operation({ ...registryHeaders(ctx.req), signal: ctx.signal, onProgress: (message) => stream.write(message) });
+    await operation({ ...(await registryHeaders(ctx.req)), signal: ctx.signal, onProgress: (message) => stream.write(message) });
   } catch (err) {
     if (!stream.flushed) throw err;
     if (!ctx.signal.aborted) ctx.logger.error(`${ctx.req.method ?? 'POST'} ${ctx.req.url ?? ''} failed after streaming began`, { error: err });
@@ -179,7 +180,8 @@ async function streamed(
  * moby's `parseHeaders`: the `X-Meta-*` headers, forwarded to the registry, and `X-Registry-Auth`,
  * whose decoding errors are ignored ("to increase compatibility with the existing API").
  */
-function registryHeaders(req: IncomingMessage): { auth: RegistryAuth; headers: Record<string, string> } {
+async function registryHeaders(req: IncomingMessage): Promise<{ auth: RegistryAuth; headers: Record<string, string> }> {
+  const { decodeRegistryAuth } = await loadRegistry();
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(req.headers)) {
     if (!key.startsWith('x-meta-') || value === undefined) continue;
