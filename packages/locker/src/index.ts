@@ -1,2 +1,3 @@
 export { KeyedLock } from './keyed-lock.js';
 export type { LockHandle } from './keyed-lock.js';
+export { GroupSync } from './group-sync.js';

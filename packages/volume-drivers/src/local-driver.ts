@@ -4,8 +4,8 @@ import { chmodSync, closeSync, lstatSync, readFileSync, realpathSync, renameSync
 import { chmod, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, system } from '@berth/errdefs';
-import { KeyedLock } from '@berth/locker';
-import { GroupSync, createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
+import { GroupSync, KeyedLock } from '@berth/locker';
+import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
 import {
   decodeOptsJson,
   encodeOptsJson,

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { BerthError, notFound } from '@berth/errdefs';
+import { GroupSync } from '@berth/locker';
 import { messageOf } from './op-error.js';
 import type { MetadataStore, StringMap, VolumeRecord, VolumeRecordInput } from './metadata-store.js';
 
@@ -224,57 +225,6 @@ function fdatasyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
 }
 
-/**
- * Shares one sync among concurrent callers. `sync()` resolves after a sync that *started* after the
- * call, so everything the caller committed before calling is durable; callers that arrive while one
- * runs share the next one (at most one runs at a time, and at most one more is queued).
- */
-class GroupSync {
-  readonly #fn: () => Promise<void>;
-  #running: Promise<void> | undefined;
-  #next: Promise<void> | undefined;
-  #runs = 0;
-
-  constructor(fn: () => Promise<void>) {
-    this.#fn = fn;
-  }
-
-  /** Syncs started so far. */
-  get runs(): number {
-    return this.#runs;
-  }
-
-  sync(): Promise<void> {
-    if (this.#running === undefined) return this.#start();
-    const after = (): Promise<void> => this.#start();
-    this.#next ??= this.#running.then(after, after);
-    return this.#next;
-  }
-
-  /** Resolves when no sync runs or is queued. */
-  async idle(): Promise<void> {
-    while (this.#running !== undefined || this.#next !== undefined) {
-      await (this.#next ?? this.#running)?.catch(() => undefined);
-    }
-  }
-
-  #start(): Promise<void> {
-    this.#next = undefined;
-    this.#runs++;
-    let run: Promise<void>;
-    try {
-      run = this.#fn();
-    } catch (err) {
-      run = Promise.reject(err);
-    }
-    const settled = (): void => {
-      if (this.#running === tracked) this.#running = undefined;
-    };
-    const tracked = run.then(settled, settled);
-    this.#running = tracked;
-    return run;
-  }
-}
 
 function prepare(db: Database.Database) {
   return {

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { GroupSync } from './index.js';
+
+describe('GroupSync', () => {
+  it('runs one sync at a time; callers arriving meanwhile share the next one, which starts after', async () => {
+    const started: Array<() => void> = [];
+    const group = new GroupSync(() => new Promise<void>((resolve) => started.push(resolve)));
+    const order: string[] = [];
+    const first = group.sync().then(() => order.push('first'));
+    expect(started).toHaveLength(1);
+    const second = group.sync().then(() => order.push('second'));
+    const third = group.sync().then(() => order.push('third'));
+    expect(started).toHaveLength(1); // no second sync while one runs
+    started[0]!();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['first']); // the others wait for a sync that started after they called
+    expect(started).toHaveLength(2);
+    started[1]!();
+    await Promise.all([second, third]);
+    expect(order).toEqual(['first', 'second', 'third']);
+    expect(group.runs).toBe(2);
+    // Idle again: the next caller starts one at once.
+    const fourth = group.sync();
+    expect(started).toHaveLength(3);
+    started[2]!();
+    await fourth;
+  });
+
+  it('hands a failed sync to the callers that shared it, and carries on', async () => {
+    let fail = true;
+    const group = new GroupSync(async () => {
+      if (fail) throw new Error('EIO');
+    });
+    await expect(group.sync()).rejects.toThrow('EIO');
+    fail = false;
+    await group.sync();
+    const thrown = new GroupSync(() => {
+      throw new Error('sync threw');
+    });
+    await expect(thrown.sync()).rejects.toThrow('sync threw');
+  });
+});
