@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { conflict, invalidParameter, isConflict, wrap } from '@berth/errdefs';
-import { computePrivileges, type PluginManager, type PluginPrivilege } from '@berth/plugin-manager';
+import { computePrivileges, type PluginManager, type PluginPrivilege, type RootfsInstallOptions } from '@berth/plugin-manager';
 import type { ContentStore, JsonMessage, RegistryAuth, RegistryOptions } from '@berth/plugin-registry';
 import { familiarString, parseNormalizedNamed, type NamedReference, type Plugin } from '@berth/plugin-store';
 import { loadRegistry } from './lazy-modules.js';
@@ -78,28 +78,7 @@ export class RegistryPlugins {
     }
     let failed = true;
     try {
-      await this.#manager.withContentLease(async () => {
-        const fetched = await (await loadRegistry()).fetchPlugin({
-          store: await this.#store(),
-          tmpDir: this.#manager.tmpDir,
-          remote: ref,
-          auth: options.auth,
-          registry: this.#options(options),
-          signal: options.signal,
-          onProgress: options.onProgress,
-        });
-        this.#manager.logPullEvent(familiarString(ref), fullName);
-        await this.#manager.installFromRootfs(fullName, {
-          rootfsDir: fetched.rootfsDir,
-          config: fetched.config,
-          configDigest: fetched.configDigest,
-          manifestDigest: fetched.manifestDigest,
-          blobsums: fetched.layerDigests,
-          pluginReference: fetched.reference,
-          privileges,
-          signal: options.signal,
-        });
-      });
+      await this.#fetchInto(ref, fullName, privileges, options, (image) => this.#manager.installFromRootfs(fullName, image));
       failed = false;
     } finally {
       if (failed) void this.#manager.gc();
@@ -116,31 +95,45 @@ export class RegistryPlugins {
     const plugin = this.#manager.get(name);
     if (plugin.enabled) throw conflict(`plugin must be disabled before upgrading: plugin ${plugin.name} is enabled`);
     try {
-      await this.#manager.withContentLease(async () => {
-        const fetched = await (await loadRegistry()).fetchPlugin({
-          store: await this.#store(),
-          tmpDir: this.#manager.tmpDir,
-          remote: ref,
-          auth: options.auth,
-          registry: this.#options(options),
-          signal: options.signal,
-          onProgress: options.onProgress,
-        });
-        this.#manager.logPullEvent(familiarString(ref), name);
-        await this.#manager.upgradeRootfs(name, {
-          rootfsDir: fetched.rootfsDir,
-          config: fetched.config,
-          configDigest: fetched.configDigest,
-          manifestDigest: fetched.manifestDigest,
-          blobsums: fetched.layerDigests,
-          pluginReference: fetched.reference,
-          privileges,
-          signal: options.signal,
-        });
-      });
+      await this.#fetchInto(ref, name, privileges, options, (image) => this.#manager.upgradeRootfs(name, image));
     } finally {
       void this.#manager.gc();
     }
+  }
+
+  /**
+   * Fetches the remote plugin under a content lease, logs moby's `pull` event (actor: the remote,
+   * `name`: the local name) and hands the fetched image to `apply` (install or upgrade).
+   */
+  async #fetchInto(
+    ref: NamedReference,
+    localName: string,
+    privileges: readonly PluginPrivilege[],
+    options: RemoteCallOptions,
+    apply: (image: RootfsInstallOptions) => Promise<unknown>,
+  ): Promise<void> {
+    await this.#manager.withContentLease(async () => {
+      const fetched = await (await loadRegistry()).fetchPlugin({
+        store: await this.#store(),
+        tmpDir: this.#manager.tmpDir,
+        remote: ref,
+        auth: options.auth,
+        registry: this.#options(options),
+        signal: options.signal,
+        onProgress: options.onProgress,
+      });
+      this.#manager.logPullEvent(familiarString(ref), localName);
+      await apply({
+        rootfsDir: fetched.rootfsDir,
+        config: fetched.config,
+        configDigest: fetched.configDigest,
+        manifestDigest: fetched.manifestDigest,
+        blobsums: fetched.layerDigests,
+        pluginReference: fetched.reference,
+        privileges,
+        signal: options.signal,
+      });
+    });
   }
 
   /**
