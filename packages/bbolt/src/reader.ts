@@ -183,11 +183,14 @@ export class BoltFile {
     // Page 1 starts one page in: the page size comes from page 0 when its meta is sound; else try
     // the sizes bbolt uses, as bbolt does when page 0 is damaged.
     const sizes = first.meta !== undefined ? [first.meta.pageSize] : [4096, 16384, 65536, 8192, 32768, 1024, 2048, 512];
-    let second: MetaResult = { problem: 'beyond the end of the file' };
+    // Report the page-1 candidate that got furthest: one whose magic matched, else the first.
+    let second: MetaResult | undefined;
     for (const size of sizes) {
-      second = this.#readMeta(1, size);
-      if (second.meta !== undefined) break;
+      const result = this.#readMeta(1, size);
+      if (second === undefined || result.meta !== undefined || !result.problem.startsWith('bad magic')) second = result;
+      if (result.meta !== undefined || !result.problem.startsWith('bad magic')) break;
     }
+    second ??= { problem: 'beyond the end of the file' };
     const candidates = [first.meta, second.meta].filter((m): m is BoltMeta => m !== undefined);
     if (candidates.length === 0) {
       throw new BerthError('system', `${this.source}: not a bbolt file, or both meta pages are damaged (page 0: ${first.problem}; page 1: ${second.problem})`);
