@@ -9,6 +9,8 @@ export type {
 export { ANONYMOUS_LABEL } from './list-filters.js';
 export { SqliteMetadataStore, METADATA_FILE_NAME } from './sqlite-metadata-store.js';
 export type { SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
+export { adoptDockerMetadata, exportDockerMetadata, dockerMetadataPath, DOCKER_METADATA_FILE_NAME } from './docker-metadata.js';
+export type { AdoptDockerMetadataOptions, AdoptionReport, ExportDockerMetadataOptions } from './docker-metadata.js';
 export { MemoryMetadataStore } from './memory-metadata-store.js';
 export type { MetadataStore, VolumeRecord, VolumeRecordInput, StringMap } from './metadata-store.js';
 export { isNotExist, isInUse, isNameConflict } from './op-error.js';

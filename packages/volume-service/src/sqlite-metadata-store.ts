@@ -143,6 +143,19 @@ export class SqliteMetadataStore implements MetadataStore {
     });
   }
 
+  /**
+   * Inserts (or replaces) many records, without refs, in one durable transaction: all of them or,
+   * on an error, none. For adopting another daemon's metadata.
+   */
+  importRecords(records: Iterable<VolumeRecordInput>): Promise<void> {
+    return this.#writeDurably((s) => {
+      for (const record of records) {
+        s.upsert.run(toRow(record, 0));
+        s.deleteRefs.run(record.name);
+      }
+    });
+  }
+
   async delete(names: readonly string[]): Promise<void> {
     if (names.length === 0) return;
     return this.#writeDurably((s) => {
