@@ -107,6 +107,14 @@ describe('flags', () => {
     expect(parseCommandLine(['-v'], env())).toEqual({ kind: 'version' });
   });
 
+  it('parses the export-docker-metadata subcommand', () => {
+    expect(parseCommandLine(['export-docker-metadata', '--data-root', 'd'], env())).toEqual({ kind: 'export-docker-metadata', dataRoot: '/work/d' });
+    expect(parseCommandLine(['export-docker-metadata', '--data-root=/var/lib/docker'], env())).toEqual({ kind: 'export-docker-metadata', dataRoot: '/var/lib/docker' });
+    expect(failure(['export-docker-metadata'])).toBe("export-docker-metadata needs --data-root, the data-root to export\nSee 'berthd --help'.");
+    expect(failure(['export-docker-metadata', '--data-root', 'd', '--debug'])).toMatch(/^export-docker-metadata: Unknown option '--debug'/);
+    expect(failure(['export-docker-metadata', '--data-root', 'd', 'extra'])).toMatch(/^export-docker-metadata: Unexpected argument 'extra'/);
+  });
+
   it('refuses bad flags and values with clear texts', () => {
     expect(failure(['--nope'])).toBe("unknown flag: --nope\nSee 'berthd --help'.");
     expect(failure(['--data-root'])).toBe("flag needs an argument: --data-root\nSee 'berthd --help'.");

@@ -39,7 +39,14 @@ export interface DaemonConfig {
 /** Loopback registries are always insecure, as in dockerd. */
 export const DEFAULT_INSECURE_REGISTRIES: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
-export type Command = { kind: 'run'; config: DaemonConfig } | { kind: 'help' } | { kind: 'version' };
+export type Command =
+  | { kind: 'run'; config: DaemonConfig }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  /** `berthd export-docker-metadata --data-root D`: the way back to dockerd. */
+  | { kind: 'export-docker-metadata'; dataRoot: string };
+
+export const EXPORT_COMMAND = 'export-docker-metadata';
 
 /** What the defaults depend on; the process's own by default, replaceable in tests. */
 export interface ConfigEnvironment {
@@ -135,11 +142,18 @@ Options:
       --plugin-spec-dir list Directory of legacy plugin .spec/.json files
                              (default "/etc/docker/plugins", "/usr/lib/docker/plugins")
   -v, --version              Print version information and quit
+
+Commands:
+  export-docker-metadata --data-root string
+                             Write <data-root>/volumes/metadata.db from berth's volumes (drivers,
+                             labels, options), so that dockerd can be started on the data-root
+                             again. Run it while berthd is stopped.
 `;
 
 /** Reads flags and `daemon.json` the way dockerd does; throws `ConfigError` with dockerd's texts. */
 export function parseCommandLine(argv: readonly string[], environment: Partial<ConfigEnvironment> = {}): Command {
   const env = { ...processEnvironment(), ...environment };
+  if (argv[0] === EXPORT_COMMAND) return parseExportCommand(argv.slice(1), env.cwd);
   const flags = parseFlags(argv);
   if (flags.help === true) return { kind: 'help' };
   if (flags.version === true) return { kind: 'version' };
@@ -197,6 +211,20 @@ function parseFlags(argv: readonly string[]) {
         throw new ConfigError(e.message);
     }
   }
+}
+
+function parseExportCommand(argv: readonly string[], cwd: string): Command {
+  const usage = `\nSee 'berthd --help'.`;
+  let values;
+  try {
+    values = parseArgs({ args: [...argv], options: { 'data-root': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError(`${EXPORT_COMMAND}: ${(err as Error).message.split('. ')[0] ?? ''}${usage}`);
+  }
+  if (values.help === true) return { kind: 'help' };
+  const dataRoot = values['data-root'];
+  if (dataRoot === undefined || dataRoot === '') throw new ConfigError(`${EXPORT_COMMAND} needs --data-root, the data-root to export${usage}`);
+  return { kind: EXPORT_COMMAND, dataRoot: resolve(cwd, dataRoot) };
 }
 
 /** Unknown keys, then keys also given as flags, then types: dockerd's order of complaints. */

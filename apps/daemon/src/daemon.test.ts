@@ -40,6 +40,7 @@ describe('createDaemon', () => {
     expect(steps).toEqual([
       'create-roots',
       'pidfile',
+      'adopt-docker-volumes',
       'plugin-store',
       'containerd',
       'plugin-manager',
@@ -107,6 +108,7 @@ describe('createDaemon', () => {
       expect(steps).toEqual([
         'create-roots',
         'pidfile',
+        'adopt-docker-volumes',
         'plugin-store',
         'containerd',
         'plugin-manager',

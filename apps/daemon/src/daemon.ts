@@ -7,7 +7,7 @@ import { PluginManager } from '@berth/plugin-manager';
 import type { ContentStore } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
-import { VolumesService, type VolumeEventSink } from '@berth/volume-service';
+import { adoptDockerMetadata, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
 import { authRoute } from './api/auth-route.js';
 import { pluginRoutes } from './api/plugin-routes.js';
@@ -29,6 +29,7 @@ import { BERTH_VERSION } from './version.js';
 export type DaemonStep =
   | 'create-roots'
   | 'pidfile'
+  | 'adopt-docker-volumes'
   | 'plugin-store'
   | 'containerd'
   | 'plugin-manager'
@@ -105,6 +106,12 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
 
     trace('pidfile');
     pidfile = await PidFile.acquire(config.pidfile);
+
+    // A dockerd data-root brings its volume records (labels, options, drivers) once, before
+    // anything else touches the data-root (a damaged metadata.db then changes nothing) and before
+    // the volume restore sees them. Its metadata.db is only read.
+    trace('adopt-docker-volumes');
+    await adoptDockerMetadata({ root: config.dataRoot, logger: logger.child({ component: 'volume-service' }) });
 
     // moby: "Plugin system initialization should happen before restore. Do not change order."
     trace('plugin-store');

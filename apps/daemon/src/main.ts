@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { ConfigError, parseCommandLine, USAGE, type DaemonConfig } from './config.js';
+import { exportDockerMetadata } from '@berth/volume-service';
+import { ConfigError, EXPORT_COMMAND, parseCommandLine, USAGE, type DaemonConfig } from './config.js';
 import { createDaemon, type Daemon } from './daemon.js';
 import { createLogger, type Logger } from './logger.js';
 import { BERTH_VERSION } from './version.js';
@@ -17,6 +18,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`berthd version ${BERTH_VERSION}\n`);
       return 0;
     }
+    if (command.kind === 'export-docker-metadata') return await exportForDockerd(command.dataRoot);
     config = command.config;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -52,6 +54,18 @@ async function main(argv: readonly string[]): Promise<number> {
   await daemon.close();
   logger.info('Daemon shutdown complete');
   return 0;
+}
+
+/** `berthd export-docker-metadata --data-root D`: writes dockerd's volumes/metadata.db. */
+async function exportForDockerd(dataRoot: string): Promise<number> {
+  try {
+    const { file, exported } = await exportDockerMetadata({ root: dataRoot });
+    process.stdout.write(`Exported ${exported} volume${exported === 1 ? '' : 's'} to ${file}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${EXPORT_COMMAND}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
 }
 
 /** A failure outside any request must not take the API down with it. */
