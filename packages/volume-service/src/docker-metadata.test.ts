@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { BoltFile, writeBolt } from '@berth/bbolt';
 import { kindOf } from '@berth/errdefs';
 import { describe, expect, it } from 'vitest';
-import { scratchDir } from '../test/fakes.js';
+import { Filters } from '@berth/filters';
+import { FakeDriver, FakeRegistry, scratchDir } from '../test/fakes.js';
 import { adoptDockerMetadata, dockerMetadataPath, exportDockerMetadata } from './docker-metadata.js';
 import { SqliteMetadataStore } from './sqlite-metadata-store.js';
 import type { Logger } from './types.js';
-import { metadataPath } from './volumes-service.js';
+import { metadataPath, VolumesService } from './volumes-service.js';
 
 /** A data-root with a dockerd-style `volumes/metadata.db` holding `records` (key → value). */
 async function dockerRoot(records: Record<string, string>): Promise<string> {
@@ -77,6 +78,30 @@ describe('adoptDockerMetadata', () => {
     expect((await readdir(join(root, 'volumes'))).sort()).toEqual(['metadata.db', 'metadata.sqlite', 'old']);
     expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.fields?.volume)).toEqual(['garbage', 'gone', 'numbers']);
     expect(logger.lines.find((l) => l.level === 'info')).toMatchObject({ message: "Adopted 5 volumes from Docker's metadata", fields: { adopted: 5, skipped: 3 } });
+  });
+
+  it('hands the records to the restore: a volume on a plugin that is away comes back with it, labels and all', async () => {
+    const root = await dockerRoot({ dv1: record('dv1', 'local', { team: 'a' }), pv1: record('pv1', 'myplug:latest', { on: 'plugin' }, { size: '1g' }) });
+    await adoptDockerMetadata({ root });
+    const local = new FakeDriver('local');
+    const plugin = new FakeDriver('myplug:latest');
+    await local.create('dv1', undefined);
+    await plugin.create('pv1', undefined);
+    const registry = new FakeRegistry(local);
+    const shown = async () => {
+      const service = await VolumesService.open({ root, drivers: registry });
+      try {
+        return (await service.list(Filters.empty())).volumes.map((v) => [v.Name, v.Driver, v.Labels, v.Options]);
+      } finally {
+        await service.close();
+      }
+    };
+    expect(await shown()).toEqual([['dv1', 'local', { team: 'a' }, null]]);
+    registry.register(plugin);
+    expect(await shown()).toEqual([
+      ['dv1', 'local', { team: 'a' }, null],
+      ['pv1', 'myplug:latest', { on: 'plugin' }, { size: '1g' }],
+    ]);
   });
 
   it('adopts once: with berth metadata present, or without metadata.db, it does nothing', async () => {
