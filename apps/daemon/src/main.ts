@@ -59,8 +59,11 @@ async function main(argv: readonly string[]): Promise<number> {
 /** `berthd export-docker-metadata --data-root D`: writes dockerd's volumes/metadata.db. */
 async function exportForDockerd(dataRoot: string): Promise<number> {
   try {
-    const { file, exported } = await exportDockerMetadata({ root: dataRoot });
-    process.stdout.write(`Exported ${exported} volume${exported === 1 ? '' : 's'} to ${file}\n`);
+    const { file, exported, keptStore } = await exportDockerMetadata({ root: dataRoot });
+    process.stdout.write(
+      `Exported ${exported} volume${exported === 1 ? '' : 's'} to ${file}\n` +
+        `berth's own store was kept as ${keptStore}; the next berthd on ${dataRoot} adopts ${file} again.\n`,
+    );
     return 0;
   } catch (err) {
     process.stderr.write(`${EXPORT_COMMAND}: ${err instanceof Error ? err.message : String(err)}\n`);

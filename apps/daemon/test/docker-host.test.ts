@@ -7,6 +7,7 @@ import { Dockerd, describeWithDockerd, dockerd } from './dockerd-helpers.js';
 import { FakeVolumePlugin } from './fixtures/v1-volume-plugin.js';
 import { Berthd, runBerthd, type ExecResult } from './harness.js';
 import { buildVolumePluginDir, cleanupDaemonWithOwnContainerd, shortTempDir } from './plugin-helpers.js';
+import type { ListedVolume } from './state-check.js';
 
 /**
  * Moving a Docker host to berth and back (issue 14), with the reference dockerd 20.10:
@@ -19,16 +20,6 @@ import { buildVolumePluginDir, cleanupDaemonWithOwnContainerd, shortTempDir } fr
  * legacy plugin's socket dir is its /run/docker/plugins without touching the host's.
  */
 
-interface VolumeJson {
-  Name: string;
-  Driver: string;
-  Labels: Record<string, string> | null;
-  Options: Record<string, string> | null;
-  Mountpoint: string;
-  Scope: string;
-  CreatedAt?: string;
-}
-
 const succeeds = async (result: Promise<ExecResult>): Promise<string> => {
   const out = await result;
   expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
@@ -38,7 +29,7 @@ const succeeds = async (result: Promise<ExecResult>): Promise<string> => {
 const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
 
 /** What a user compares: every field but the creation time, which each daemon reads from the disk its own way. */
-const shown = (volumes: VolumeJson[]) =>
+const shown = (volumes: ListedVolume[]) =>
   volumes.map(({ Name, Driver, Labels, Options, Mountpoint, Scope }) => ({ Name, Driver, Labels, Options, Mountpoint, Scope }));
 
 describeWithDockerd('a Docker host moved to berth and back', () => {
@@ -74,8 +65,8 @@ describeWithDockerd('a Docker host moved to berth and back', () => {
   const berthArgs = (): string[] => ['--plugin-socket-dir', sockets, '--plugin-spec-dir', join(dir, 'specs')];
   const viaDockerd = (...args: string[]): Promise<string> => succeeds((reference as Dockerd).docker(args, join(dir, 'cli')));
   const viaBerthd = (...args: string[]): Promise<string> => succeeds((berth as Berthd).docker(args));
-  const inspect = async (via: (...args: string[]) => Promise<string>, names: string[]): Promise<VolumeJson[]> =>
-    JSON.parse(await via('volume', 'inspect', ...names)) as VolumeJson[];
+  const inspect = async (via: (...args: string[]) => Promise<string>, names: string[]): Promise<ListedVolume[]> =>
+    JSON.parse(await via('volume', 'inspect', ...names)) as ListedVolume[];
 
   it('berthd adopts what dockerd left: volumes with labels, options and drivers, the data, an enabled managed plugin', async () => {
     const home = join(dir, 'host1');
@@ -160,7 +151,12 @@ describeWithDockerd('a Docker host moved to berth and back', () => {
     await berth.stop();
 
     const exported = await runBerthd(['export-docker-metadata', '--data-root', dataRoot]);
-    expect(exported).toEqual({ code: 0, stdout: `Exported 304 volumes to ${join(dataRoot, 'volumes', 'metadata.db')}\n`, stderr: '' });
+    const metadataDb = join(dataRoot, 'volumes', 'metadata.db');
+    expect(exported).toEqual({
+      code: 0,
+      stdout: `Exported 304 volumes to ${metadataDb}\nberth's own store was kept as ${join(dataRoot, 'volumes', 'metadata.sqlite')}.exported; the next berthd on ${dataRoot} adopts ${metadataDb} again.\n`,
+      stderr: '',
+    });
     expect(checkBolt(await BoltFile.open(join(dataRoot, 'volumes', 'metadata.db')))).toEqual([]);
 
     reference = await Dockerd.start(dockerd.path as string, { dir: join(dir, 'dockerd2'), dataRoot, legacyPluginSockets: sockets });
@@ -182,6 +178,14 @@ describeWithDockerd('a Docker host moved to berth and back', () => {
     const names2 = listed.split('\n').filter(Boolean).map((line) => line.split(' ')[1] as string);
     const expected = [...names2.filter((n) => !/^many-(\d|[1-9]\d)$/.test(n)), 'made-by-dockerd'].sort();
     expect((await viaDockerd('volume', 'ls', '-q')).split('\n').filter(Boolean).sort()).toEqual(expected);
+    await reference.stop();
+    reference = undefined;
+
+    // And to berth once more: what dockerd changed comes along.
+    berth = await Berthd.start({ dir: home, args: berthArgs() });
+    expect(berth.stderr).toMatch(/Adopted 205 volumes from Docker's metadata/);
+    expect((await viaBerthd('volume', 'ls', '-q')).split('\n').filter(Boolean).sort()).toEqual(expected);
+    expect((await inspect(viaBerthd, ['made-by-dockerd']))[0]?.Labels).toEqual({ new: '1' });
   }, 300_000);
 });
 

@@ -173,11 +173,12 @@ export interface ExportDockerMetadataOptions {
  * The way back to dockerd: writes `<root>/volumes/metadata.db` as dockerd 20.10 reads it, one
  * record per volume of berth's store (name, driver, labels, options; creates that were never
  * acknowledged are left out), replacing the file atomically. Runs only while no berthd holds the
- * data-root: the store's exclusive lock says so. Local volumes need nothing more: their options
- * are in `<name>/opts.json`, in dockerd's format. Mount references are not exported (dockerd
- * rebuilds them from its containers).
+ * data-root: the store's exclusive lock says so. Then berth's `metadata.sqlite` is renamed to
+ * `metadata.sqlite.exported`: the next berthd on this data-root adopts `metadata.db` again. Local
+ * volumes need nothing more: their options are in `<name>/opts.json`, in dockerd's format. Mount
+ * references are not exported (dockerd rebuilds them from its containers).
  */
-export async function exportDockerMetadata(options: ExportDockerMetadataOptions): Promise<{ file: string; exported: number }> {
+export async function exportDockerMetadata(options: ExportDockerMetadataOptions): Promise<{ file: string; exported: number; keptStore: string }> {
   const source = metadataPath(options.root);
   const file = dockerMetadataPath(options.root);
   if (!statSync(source, { throwIfNoEntry: false })?.isFile()) {
@@ -201,7 +202,12 @@ export async function exportDockerMetadata(options: ExportDockerMetadataOptions)
   options.signal?.throwIfAborted();
   const entries = records.map((r) => ({ key: r.name, value: Buffer.from(volumeMetadataJson(r)) }));
   await writeFileAtomically(file, writeBolt([{ name: VOLUMES_BUCKET, entries }]));
-  return { file, exported: entries.length };
+  // The data-root is dockerd's again: berth's store steps aside (kept, not deleted), so that the
+  // next berthd adopts metadata.db afresh, with whatever dockerd changed in the meantime.
+  const keptStore = `${source}.exported`;
+  await rename(source, keptStore);
+  await syncDir(dirname(source));
+  return { file, exported: entries.length, keptStore };
 }
 
 /**
