@@ -124,6 +124,18 @@ export class VolumeStore {
     );
   }
 
+  /** `get`, and whether `ref` is one of the volume's references. */
+  async holder(name: string, ref: string, options: StoreGetOptions = {}): Promise<{ volume: StoredVolume; held: boolean }> {
+    return this.#locks.with(
+      name,
+      async () => {
+        const entry = await this.#get(name, options);
+        return { volume: snapshot(name, entry), held: entry.refs.has(ref) };
+      },
+      { signal: options.signal },
+    );
+  }
+
   /** Drops a reference (durably); unknown references are not an error. */
   async release(name: string, ref: string, options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
     await this.#locks.with(
@@ -145,6 +157,10 @@ export class VolumeStore {
   /**
    * Removes the volume from its driver and forgets it. Refuses while referenced
    * (`remove <name>: volume is in use - [refs]`); `destroy` is emitted on success.
+   *
+   * moby's order: the driver first, the record last. Once the driver has removed the volume the
+   * remove has happened and succeeds; a record that could then not be deleted is logged and
+   * reconciled later (the next lookup or restore finds no volume for it and drops it).
    */
   async remove(name: string, options: StoreRemoveOptions = {}): Promise<void> {
     const { signal } = options;
@@ -168,13 +184,7 @@ export class VolumeStore {
         } catch (err) {
           failure = opError('remove', name, err);
         }
-        if (failure === undefined || options.purgeOnError === true) {
-          try {
-            await this.#purge(name);
-          } catch (err) {
-            failure ??= opError('remove', name, err);
-          }
-        }
+        if (failure === undefined || options.purgeOnError === true) await this.#purgeQuietly(name);
         if (failure !== undefined) throw failure;
         this.#events?.logVolumeEvent(name, 'destroy', { driver: resolved.driverName });
       },

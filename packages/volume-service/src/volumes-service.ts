@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
+import { KeyedLock } from '@berth/locker';
 import { resolvePath, toVolumeInfo, toVolumeInfoSync } from './convert.js';
 import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
 import type { MetadataStore, StringMap } from './metadata-store.js';
@@ -78,6 +79,8 @@ export class VolumesService {
   readonly #events: VolumeEventSink | undefined;
   readonly #logger: Logger;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Serialises the mounts and unmounts of one name (see `mount`). */
+  readonly #mounts = new KeyedLock();
   #pruneRunning = false;
   #closed = false;
 
@@ -215,40 +218,62 @@ export class VolumesService {
    * or `release`; a failed mount drops a reference it added and is never followed by an unmount.
    * Mounting again with a reference already held answers the mountpoint without mounting twice,
    * so one `unmount` always undoes it. Emits `mount` with `{driver, ref}`.
+   *
+   * Mounts and unmounts of one name run one at a time (other operations on it, and other names,
+   * do not wait for them), so that the driver's mount count always follows the set of references.
    */
   mount(name: string, ref: string, options: SignalOptions = {}): Promise<string> {
-    return this.#run(async () => {
-      const { signal } = options;
-      const { volume: v, added } = await this.#store.reference(name, ref, { signal });
-      if (!added) return resolvePath(v, signal);
-      let mountpoint: string;
-      try {
-        mountpoint = await v.volume.mount(ref, { signal });
-      } catch (err) {
-        if (added) await this.#releaseQuietly(name, ref);
-        throw opError('mount', name, err);
-      }
-      this.#events?.logVolumeEvent(name, 'mount', { driver: v.driverName, ref });
-      return mountpoint;
-    });
+    const { signal } = options;
+    return this.#run(() =>
+      this.#mounts.with(
+        name,
+        async () => {
+          const { volume: v, added } = await this.#store.reference(name, ref, { signal });
+          if (!added) return resolvePath(v, signal);
+          let mountpoint: string;
+          try {
+            mountpoint = await v.volume.mount(ref, { signal });
+          } catch (err) {
+            await this.#releaseQuietly(name, ref);
+            throw opError('mount', name, err);
+          }
+          this.#events?.logVolumeEvent(name, 'mount', { driver: v.driverName, ref });
+          return mountpoint;
+        },
+        { signal },
+      ),
+    );
   }
 
   /**
-   * Unmounts the volume for `ref`, then drops the reference. A failed unmount keeps it (the volume
-   * may still be mounted). Emits `unmount` with `{driver, ref}`.
+   * Unmounts the volume for `ref`, then drops the reference. A reference that is not held changes
+   * nothing and is a success (a retried unmount is safe, and never unmounts another holder's
+   * volume); the driver unmounts only for a held one, so it unmounts the volume when the last is
+   * gone. A failed unmount keeps the reference (the volume may still be mounted). Emits `unmount`
+   * with `{driver, ref}` when a reference was dropped.
    */
   unmount(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
-    return this.#run(async () => {
-      const { signal } = options;
-      const v = await this.#store.get(name, { signal });
-      try {
-        await v.volume.unmount(ref, { signal });
-      } catch (err) {
-        throw opError('unmount', name, err);
-      }
-      await this.#store.release(name, ref, { signal });
-      this.#events?.logVolumeEvent(name, 'unmount', { driver: v.driverName, ref });
-    });
+    const { signal } = options;
+    return this.#run(() =>
+      this.#mounts.with(
+        name,
+        async () => {
+          const { volume: v, held } = await this.#store.holder(name, ref, { signal });
+          if (!held) {
+            this.#logger.debug('Unmount of a reference that is not held: nothing to do', { volume: name, ref });
+            return;
+          }
+          try {
+            await v.volume.unmount(ref, { signal });
+          } catch (err) {
+            throw opError('unmount', name, err);
+          }
+          await this.#store.release(name, ref, { signal });
+          this.#events?.logVolumeEvent(name, 'unmount', { driver: v.driverName, ref });
+        },
+        { signal },
+      ),
+    );
   }
 
   /** Drops a reference without unmounting (moby's `Release`); an unknown reference is not an error. */
