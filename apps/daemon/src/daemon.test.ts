@@ -38,6 +38,7 @@ describe('createDaemon', () => {
     const steps: DaemonStep[] = [];
     const daemon = await createDaemon(config, { trace: (s) => steps.push(s) });
     expect(steps).toEqual([
+      'lock-data-root',
       'create-roots',
       'pidfile',
       'adopt-docker-volumes',
@@ -64,6 +65,7 @@ describe('createDaemon', () => {
       'close-events',
       'close-plugin-store',
       'remove-pidfile',
+      'unlock-data-root',
     ]);
     await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(config.hosts[0] as string)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -94,7 +96,7 @@ describe('createDaemon', () => {
     await expect(createDaemon(config, { trace: (s) => steps.push(s) })).rejects.toThrow(
       `failed to start daemon, ensure berthd is not running or delete ${config.pidfile}: process with PID ${process.ppid} is still running`,
     );
-    expect(steps).toEqual(['create-roots', 'pidfile']);
+    expect(steps).toEqual(['lock-data-root', 'create-roots', 'pidfile', 'unlock-data-root']);
     expect(await readFile(config.pidfile, 'utf8')).toBe(String(process.ppid));
   });
 
@@ -106,6 +108,7 @@ describe('createDaemon', () => {
       const steps: DaemonStep[] = [];
       await expect(createDaemon(config, { trace: (s) => steps.push(s) })).rejects.toThrow(`failed to start daemon: another daemon is already listening on ${config.hosts[0]}`);
       expect(steps).toEqual([
+        'lock-data-root',
         'create-roots',
         'pidfile',
         'adopt-docker-volumes',
@@ -122,6 +125,7 @@ describe('createDaemon', () => {
         'close-events',
         'close-plugin-store',
         'remove-pidfile',
+        'unlock-data-root',
       ]);
       await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {

@@ -7,7 +7,7 @@ import { PluginManager } from '@berth/plugin-manager';
 import type { ContentStore } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
-import { adoptDockerMetadata, VolumesService, type VolumeEventSink } from '@berth/volume-service';
+import { adoptDockerMetadata, METADATA_FILE_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
 import { authRoute } from './api/auth-route.js';
 import { pluginRoutes } from './api/plugin-routes.js';
@@ -15,6 +15,7 @@ import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
 import { ContainerdSupervisor } from './containerd-supervisor.js';
+import { DataRootLock } from './data-root-lock.js';
 import { loadRegistry } from './lazy-modules.js';
 import { loadOrCreateEngineId } from './engine-id.js';
 import { EventsService } from './events/events-service.js';
@@ -27,6 +28,7 @@ import { BERTH_VERSION } from './version.js';
 
 /** The steps of start and shutdown, in the order they run (see `DaemonOptions.trace`). */
 export type DaemonStep =
+  | 'lock-data-root'
   | 'create-roots'
   | 'pidfile'
   | 'adopt-docker-volumes'
@@ -43,7 +45,8 @@ export type DaemonStep =
   | 'close-containerd'
   | 'close-events'
   | 'close-plugin-store'
-  | 'remove-pidfile';
+  | 'remove-pidfile'
+  | 'unlock-data-root';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -68,6 +71,7 @@ export interface Daemon {
 export async function createDaemon(config: DaemonConfig, options: DaemonOptions = {}): Promise<Daemon> {
   const logger = options.logger ?? silentLogger;
   const trace = options.trace ?? (() => {});
+  let lock: DataRootLock | undefined;
   let pidfile: PidFile | undefined;
   let pluginStore: PluginStore | undefined;
   let containerd: ContainerdSupervisor | undefined;
@@ -95,13 +99,19 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     if (events !== undefined) await step('close-events', () => events?.close());
     if (pluginStore !== undefined) await step('close-plugin-store', () => pluginStore?.close());
     if (pidfile !== undefined) await step('remove-pidfile', () => pidfile?.release());
+    if (lock !== undefined) await step('unlock-data-root', () => lock?.release());
   };
 
   try {
     const gid = socketGroup(config.group);
 
-    trace('create-roots');
+    // Before anything else touches the data-root: a second berthd on it must not sweep what the
+    // running one has in flight, start its plugins again or take its containerd over.
+    trace('lock-data-root');
     await createRoot(config.dataRoot);
+    lock = DataRootLock.acquire(config.dataRoot);
+
+    trace('create-roots');
     await createRoot(config.execRoot);
 
     trace('pidfile');
@@ -179,7 +189,12 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
 
     trace('volume-drivers');
     const drivers = new VolumeDriverRegistry({ pluginGetter: pluginStore, logger: logger.child({ component: 'volume-drivers' }) });
-    const local = await LocalDriver.open({ root: join(config.dataRoot, 'volumes'), logger: logger.child({ component: 'local-driver' }) });
+    const local = await LocalDriver.open({
+      root: join(config.dataRoot, 'volumes'),
+      // The volume service keeps its database beside the volumes.
+      reservedNames: METADATA_FILE_NAMES,
+      logger: logger.child({ component: 'local-driver' }),
+    });
     drivers.register(local);
 
     trace('volumes');

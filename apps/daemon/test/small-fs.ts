@@ -1,19 +1,23 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
 /** Real mounts need root (CI runs as root). */
 export const isRoot = process.getuid?.() === 0;
 
 /**
- * A real, small file system: a tmpfs of `sizeBytes` mounted on a fresh directory under /tmp, for
+ * A real, small file system: a tmpfs of `sizeBytes` mounted on `at` (a fresh directory under /tmp by default), for
  * the full-disk and read-only cases. `cleanup()` unmounts it and everything mounted below it
  * (deepest first, lazily, so a test that failed half-way cannot leave a busy mount), then deletes
  * the directory.
  */
-export async function smallFileSystem(sizeBytes: number): Promise<{ dir: string; cleanup: () => Promise<void>; remount: (options: string) => void }> {
-  const dir = await mkdtemp('/tmp/berth-fs-');
+export async function smallFileSystem(
+  sizeBytes: number,
+  at?: string,
+): Promise<{ dir: string; cleanup: () => Promise<void>; remount: (options: string) => void }> {
+  const dir = at ?? (await mkdtemp('/tmp/berth-fs-'));
+  await mkdir(dir, { recursive: true });
   execFileSync('/bin/mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0755`, 'tmpfs', dir]);
   return {
     dir,

@@ -7,8 +7,9 @@ export type {
   SignalOptions,
 } from './volumes-service.js';
 export { ANONYMOUS_LABEL } from './list-filters.js';
-export { SqliteMetadataStore, METADATA_FILE_NAME } from './sqlite-metadata-store.js';
-export type { SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
+export { SqliteMetadataStore, METADATA_FILE_NAME, METADATA_FILE_NAMES, METADATA_RESERVE_BYTES } from './sqlite-metadata-store.js';
+export type { SqliteMetadataStoreOptions, EmptyStart } from './sqlite-metadata-store.js';
+export { REBUILT_MOUNT_REFERENCE } from './rebuild.js';
 export { adoptDockerMetadata, exportDockerMetadata, dockerMetadataPath, DOCKER_METADATA_FILE_NAME } from './docker-metadata.js';
 export type { AdoptDockerMetadataOptions, AdoptionReport, ExportDockerMetadataOptions } from './docker-metadata.js';
 export { MemoryMetadataStore } from './memory-metadata-store.js';

@@ -111,7 +111,7 @@ describe('SqliteMetadataStore', () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect((await stat(`${path}-wal`)).mode & 0o777).toBe(0o600);
     // EXCLUSIVE locking keeps the WAL index in memory: no shared -shm file.
-    expect((await readdir(dir)).sort()).toEqual(['metadata.sqlite', 'metadata.sqlite-wal']);
+    expect((await readdir(dir)).sort()).toEqual(['metadata.sqlite', 'metadata.sqlite-reserve', 'metadata.sqlite-wal']);
     await store.close();
 
     const db = new Database(path, { readonly: true });

@@ -20,6 +20,10 @@ export interface Volume {
   createdAtSync?(): Date | undefined;
   status(): Record<string, unknown> | undefined;
   liveRestore?(id: string, options?: CallOptions): Promise<void>;
+  /** Whether the driver holds the volume mounted (the `local` driver's); used to rebuild records. Optional. */
+  readonly mounted?: boolean;
+  /** The driver options the volume keeps itself (the `local` driver's `opts.json`); used to rebuild records. Optional. */
+  driverOptions?(): Readonly<Record<string, string>> | undefined;
 }
 
 export interface VolumeDriver {

@@ -9,6 +9,7 @@ import { noopLogger } from './noop-logger.js';
 import { isNotExist, opError } from './op-error.js';
 import { pruneVolumes } from './prune.js';
 import { generateVolumeName } from './random-name.js';
+import { rebuildRecords } from './rebuild.js';
 import { METADATA_FILE_NAME, SqliteMetadataStore } from './sqlite-metadata-store.js';
 import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
 import type {
@@ -95,8 +96,11 @@ export class VolumesService {
   static async open(options: VolumesServiceOptions): Promise<VolumesService> {
     options.signal?.throwIfAborted();
     const logger = options.logger ?? noopLogger;
-    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root)));
+    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root), { logger }));
     try {
+      if (metadata instanceof SqliteMetadataStore && metadata.startedEmpty !== undefined) {
+        await rebuildRecords(metadata.startedEmpty, { metadata, drivers: options.drivers, logger, path: metadata.path, signal: options.signal });
+      }
       const store = await VolumeStore.open(
         {
           metadata,
