@@ -1,7 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, conflict } from '@berth/errdefs';
+
+/** util-linux's `flock`, where Debian puts it (as `/bin/mount` for mounts), whatever berthd's PATH; else from PATH. */
+const FLOCK = ['/usr/bin/flock', '/bin/flock'].find((path) => existsSync(path)) ?? 'flock';
 
 /** The lock file in the data-root; it holds the PID of the berthd that holds the lock. */
 export const DATA_ROOT_LOCK_FILE = 'berthd.lock';
@@ -38,7 +41,7 @@ export class DataRootLock {
       throw new BerthError('system', `cannot open the lock file of the data-root: ${(err as Error).message}`, { cause: err });
     }
     try {
-      const flock = spawnSync('flock', ['--nonblock', '--exclusive', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+      const flock = spawnSync(FLOCK, ['--nonblock', '--exclusive', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
       if (flock.error !== undefined) {
         const missing = (flock.error as NodeJS.ErrnoException).code === 'ENOENT';
         throw new BerthError('system', `cannot lock the data-root: ${missing ? 'flock(1) from util-linux is not installed' : flock.error.message}`);

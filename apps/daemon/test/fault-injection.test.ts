@@ -17,7 +17,9 @@ import { call, diskMatchesApi, filtersQuery, listVolumes } from './state-check.j
 
 if (!isRoot) throw new Error('fault-injection.test.ts needs root: its tmpfs volumes are real mounts');
 
+/** At least this many kills; more (up to {@link MAX_ROUNDS}) while fewer than {@link MIN_OPERATIONS} were sent. */
 const ROUNDS = 6;
+const MAX_ROUNDS = 30;
 const CLIENTS = 4;
 /** At least this many operations in all (a few hundred). */
 const MIN_OPERATIONS = 300;
@@ -67,25 +69,27 @@ afterAll(async () => {
 });
 
 describe('fault injection', () => {
-  it(`keeps API, metadata, disk and mounts in agreement through ${ROUNDS} kills of random operations`, { timeout: 110_000 }, async () => {
+  it(`keeps API, metadata, disk and mounts in agreement through ${ROUNDS} or more kills of ${MIN_OPERATIONS} or more random operations`, { timeout: 110_000 }, async () => {
     daemon = await Berthd.start();
     const model = new Map<string, ModelVolume>(NAMES.map((n) => [n, { present: 'no', labels: null, tmpfs: false, refs: new Map(), busy: false, last: 'none' }]));
     const problems: string[] = [];
     let operations = 0;
     let serial = 0;
 
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (let round = 1; round <= MAX_ROUNDS && (round <= ROUNDS || operations < MIN_OPERATIONS); round++) {
       const live = daemon;
       let active = 0;
       let pruning = false;
       const send = async (method: string, path: string, body?: object): Promise<Answer> => {
-        operations++;
         try {
           const res = await call(live, { method, path, ...(body === undefined ? {} : { body }), timeoutMs: 15_000 });
+          operations++;
           return { kind: 'answer', status: res.status, json: res.json, body: res.body.trim() };
         } catch (err) {
           if (err instanceof RequestTimeout) problems.push(`round ${round}: ${method} ${path} timed out`);
-          return neverSent(err) ? { kind: 'never-sent' } : { kind: 'lost' };
+          if (neverSent(err)) return { kind: 'never-sent' };
+          operations++;
+          return { kind: 'lost' };
         }
       };
       const unexpected = (what: string, a: Answer & { kind: 'answer' }): void => void problems.push(`round ${round}: ${what} answered ${a.status} ${a.body}`);
@@ -267,6 +271,8 @@ async function verify(daemon: Berthd, model: Map<string, ModelVolume>, tag: stri
       const mounted = mountPointsUnder(data).length > 0;
       if (mounted !== refs.length > 0) problems.push(`${tag} ${name} is ${mounted ? '' : 'not '}mounted with references ${JSON.stringify(refs)} [last: ${v.last}]`);
       if (mounted && wasHeld && !existsSync(join(data, MARKER))) problems.push(`${tag} ${name} lost the data its holders wrote [last: ${v.last}]`);
+      // References that were unanswered before the kill are held now: their data from here on.
+      if (mounted) writeFileSync(join(data, MARKER), name, { flag: 'a' });
     }
   }
   const disk = await diskMatchesApi(daemon);

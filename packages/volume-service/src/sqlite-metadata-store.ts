@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, copyFileSync, fdatasync, fstatSync, fsyncSync, openSync, statfsSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, copyFileSync, fdatasync, fstatSync, fsyncSync, openSync, statfsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,6 +7,7 @@ import { GroupSync } from '@berth/locker';
 import { messageOf } from './op-error.js';
 import type { MetadataStore, StringMap, VolumeRecord, VolumeRecordInput } from './metadata-store.js';
 import { noopLogger } from './noop-logger.js';
+import { SpaceReserve } from './space-reserve.js';
 import type { Logger } from './types.js';
 
 export const METADATA_FILE_NAME = 'metadata.sqlite';
@@ -119,7 +120,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #options: SqliteMetadataStoreOptions;
   readonly #logger: Logger;
   readonly #walPath: string;
-  readonly #reservePath: string;
+  readonly #reserve: SpaceReserve;
   readonly #syncWal: (fd: number) => Promise<void>;
   readonly #walSync: GroupSync;
   /** The open `-wal` file and its identity (see the class on a `-wal` replaced). */
@@ -139,13 +140,13 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#options = options;
     this.#logger = options.logger ?? noopLogger;
     this.#walPath = `${path}-wal`;
-    this.#reservePath = `${path}-reserve`;
+    this.#reserve = new SpaceReserve(`${path}-reserve`, { bytes: METADATA_RESERVE_BYTES, sliceBytes: RESERVE_SLICE_BYTES });
     this.#syncWal = options.syncWal ?? fdatasyncAsync;
     this.#walSync = new GroupSync(() => this.#syncWalNow());
     this.#watchWal();
-    if (!this.#topUpReserve()) {
+    if (!this.#reserve.topUp()) {
       this.#setLowOnSpace(true);
-      this.#logger.warn('No room for the whole volume metadata reserve: the disk is full', { path: this.#reservePath });
+      this.#logger.warn('No room for the whole volume metadata reserve: the disk is full', { path: this.#reserve.path });
     }
   }
 
@@ -340,14 +341,13 @@ export class SqliteMetadataStore implements MetadataStore {
 
   /** Frees a slice of the reserve for a write that frees space; false when there is none left. */
   #releaseReserve(): boolean {
-    const size = statSync(this.#reservePath, { throwIfNoEntry: false })?.size ?? 0;
-    if (size === 0) return false;
-    truncateSync(this.#reservePath, Math.max(0, size - RESERVE_SLICE_BYTES));
+    const left = this.#reserve.takeSlice();
+    if (left === undefined) return false;
     this.#setLowOnSpace(true);
     this.#logger.warn('The disk holding the volume metadata is full: took a slice of its reserve so that removals keep working', {
       path: this.path,
-      reserve: this.#reservePath,
-      left: Math.max(0, size - RESERVE_SLICE_BYTES),
+      reserve: this.#reserve.path,
+      left,
     });
     return true;
   }
@@ -373,14 +373,13 @@ export class SqliteMetadataStore implements MetadataStore {
       const size = (this.#db.pragma('page_count', { simple: true }) as number) * pageSize;
       if (size - statSync(this.path).size > available()) return;
       this.#db.pragma('wal_checkpoint(TRUNCATE)');
-      const lacking = METADATA_RESERVE_BYTES - (statSync(this.#reservePath, { throwIfNoEntry: false })?.size ?? 0);
-      if (available() < 2 * lacking || !this.#topUpReserve()) return;
+      if (available() < 2 * this.#reserve.lacking() || !this.#reserve.topUp()) return;
     } catch (err) {
       this.#logger.debug('No space to give back yet', { path: this.path, error: messageOf(err) });
       return;
     }
     this.#setLowOnSpace(false);
-    this.#logger.info('The disk holding the volume metadata has room again: its reserve is whole', { reserve: this.#reservePath });
+    this.#logger.info('The disk holding the volume metadata has room again: its reserve is whole', { reserve: this.#reserve.path });
   }
 
   /**
@@ -391,26 +390,6 @@ export class SqliteMetadataStore implements MetadataStore {
   #setLowOnSpace(low: boolean): void {
     this.#lowOnSpace = low;
     this.#db.pragma(`wal_autocheckpoint = ${low ? 0 : DEFAULT_AUTOCHECKPOINT_PAGES}`);
-  }
-
-  /**
-   * Grows the reserve to its size (a new one from nothing); true once it is whole. What could be
-   * written on a full disk is kept. Not synced: it only holds space.
-   */
-  #topUpReserve(): boolean {
-    const fd = openSync(this.#reservePath, 'a', 0o600);
-    try {
-      let size = fstatSync(fd).size;
-      const zeros = Buffer.alloc(64 * 1024);
-      while (size < METADATA_RESERVE_BYTES) size += writeSync(fd, zeros, 0, Math.min(zeros.length, METADATA_RESERVE_BYTES - size));
-      return true;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOSPC' || code === 'EDQUOT') return false;
-      throw err;
-    } finally {
-      closeSync(fd);
-    }
   }
 }
 
