@@ -267,15 +267,17 @@ export class SqliteMetadataStore implements MetadataStore {
 
   /**
    * Commits `fn` in its own transaction, at once; the data is in the page cache when it returns. A
-   * write that `freesSpace` and fails for a full disk gives up the reserve and is tried once more.
+   * write that `freesSpace` and fails for a full disk takes slices of the reserve until it commits.
    */
   #commit(fn: (statements: ReturnType<typeof prepare>) => void, options: { freesSpace?: boolean } = {}): void {
     const statements = this.#live();
-    try {
-      this.#db.transaction(() => fn(statements)).immediate();
-    } catch (err) {
-      if (options.freesSpace !== true || !isDiskFull(err) || !this.#releaseReserve()) throw err;
-      this.#db.transaction(() => fn(this.#statements)).immediate();
+    for (;;) {
+      try {
+        this.#db.transaction(() => fn(statements)).immediate();
+        return;
+      } catch (err) {
+        if (options.freesSpace !== true || !isDiskFull(err) || !this.#releaseReserve()) throw err;
+      }
     }
   }
 
@@ -296,11 +298,11 @@ export class SqliteMetadataStore implements MetadataStore {
    */
   #syncWalNow(): Promise<void> {
     const current = statSync(this.#walPath, { throwIfNoEntry: false });
-    if (this.#wal !== undefined && (current === undefined || this.#wal.ino !== current.ino || this.#wal.dev !== current.dev)) {
+    // A commit came before this sync, so the file is there, and it is the one open once known.
+    if (current === undefined || (this.#wal !== undefined && (this.#wal.ino !== current.ino || this.#wal.dev !== current.dev))) {
       this.#recoverFromLostWal(current === undefined ? 'deleted' : 'replaced');
       return Promise.resolve();
     }
-    if (current === undefined) return Promise.resolve(); // nothing was ever written
     if (this.#wal === undefined) this.#watchWal();
     return this.#wal === undefined ? Promise.resolve() : this.#syncWal(this.#wal.fd);
   }
