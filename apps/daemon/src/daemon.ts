@@ -7,7 +7,7 @@ import { PluginManager } from '@berth/plugin-manager';
 import type { ContentStore } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
-import { adoptDockerMetadata, METADATA_FILE_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
+import { adoptDockerMetadata, RESERVED_VOLUME_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
 import { authRoute } from './api/auth-route.js';
 import { pluginRoutes } from './api/plugin-routes.js';
@@ -192,7 +192,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     const local = await LocalDriver.open({
       root: join(config.dataRoot, 'volumes'),
       // The volume service keeps its database beside the volumes.
-      reservedNames: METADATA_FILE_NAMES,
+      reservedNames: RESERVED_VOLUME_NAMES,
       logger: logger.child({ component: 'local-driver' }),
     });
     drivers.register(local);

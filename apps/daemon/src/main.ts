@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { exportDockerMetadata } from '@berth/volume-service';
 import { ConfigError, EXPORT_COMMAND, parseCommandLine, USAGE, type DaemonConfig } from './config.js';
+import { DataRootLock } from './data-root-lock.js';
 import { createDaemon, type Daemon } from './daemon.js';
 import { createLogger, type Logger } from './logger.js';
 import { BERTH_VERSION } from './version.js';
@@ -58,7 +59,10 @@ async function main(argv: readonly string[]): Promise<number> {
 
 /** `berthd export-docker-metadata --data-root D`: writes dockerd's volumes/metadata.db. */
 async function exportForDockerd(dataRoot: string): Promise<number> {
+  let lock: DataRootLock | undefined;
   try {
+    // The same lock a berthd holds: an export never runs beside a daemon on the data-root.
+    lock = DataRootLock.acquire(dataRoot);
     const { file, exported, keptStore } = await exportDockerMetadata({ root: dataRoot });
     process.stdout.write(
       `Exported ${exported} volume${exported === 1 ? '' : 's'} to ${file}\n` +
@@ -68,6 +72,8 @@ async function exportForDockerd(dataRoot: string): Promise<number> {
   } catch (err) {
     process.stderr.write(`${EXPORT_COMMAND}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
+  } finally {
+    lock?.release();
   }
 }
 

@@ -305,7 +305,10 @@ describe('fault 5: an empty or missing metadata.sqlite', () => {
 describe('fault 7: volume names that are berth’s own files', () => {
   it('are refused with a 400 that says the name is reserved', async () => {
     const daemon = await start();
-    for (const Name of ['metadata.sqlite', 'metadata.sqlite-wal', 'metadata.sqlite-shm', 'metadata.sqlite-journal', 'metadata.sqlite-reserve']) {
+    const reserved = ['metadata.sqlite', 'metadata.sqlite-wal', 'metadata.sqlite-shm', 'metadata.sqlite-journal', 'metadata.sqlite-reserve'];
+    // dockerd's file, and the stores adoption and export leave beside it.
+    reserved.push('metadata.db', 'metadata.sqlite.adopting', 'metadata.sqlite.exported');
+    for (const Name of reserved) {
       const res = await create(daemon, { Name });
       expect([Name, res.status, message(res)]).toEqual([Name, 400, `create ${Name}: volume name "${Name}" is reserved: berth keeps a file of that name in ${join(daemon.dataRoot, 'volumes')}`]);
     }

@@ -34,7 +34,8 @@ function recordingLogger(): Logger & { lines: Array<{ level: string; message: st
 const digest = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
 
 async function storedRecords(root: string) {
-  const store = await SqliteMetadataStore.open(metadataPath(root));
+  // Read only: no reserve file, so that the directory shows what adoption and export left.
+  const store = await SqliteMetadataStore.open(metadataPath(root), { reserveBytes: 0 });
   try {
     return (await store.list()).map(({ name, driver, labels, options, pending, refs }) => ({ name, driver, labels, options, pending, refs }));
   } finally {
@@ -169,7 +170,8 @@ describe('exportDockerMetadata', () => {
 
     const before = await storedRecords(root);
     expect(await exportDockerMetadata({ root })).toEqual({ file: dockerMetadataPath(root), exported: 2, keptStore: `${metadataPath(root)}.exported` });
-    expect((await readdir(join(root, 'volumes'))).sort()).toEqual(['metadata.db', 'metadata.sqlite.exported']);
+    // The reserve the daemon's store kept stays, for the next store (adoption makes one again anyway).
+    expect((await readdir(join(root, 'volumes'))).sort()).toEqual(['metadata.db', 'metadata.sqlite-reserve', 'metadata.sqlite.exported']);
     const file = await BoltFile.open(dockerMetadataPath(root));
     const values = [...(file.bucket('volumes')?.entries() ?? [])].map((e) => [Buffer.from(e.key).toString(), Buffer.from(e.value ?? []).toString()]);
     expect(values).toEqual([

@@ -6,7 +6,7 @@ import { BoltFile, writeBolt } from '@berth/bbolt';
 import { BerthError, notFound } from '@berth/errdefs';
 import type { StringMap, VolumeRecordInput } from './metadata-store.js';
 import { noopLogger } from './noop-logger.js';
-import { SqliteMetadataStore } from './sqlite-metadata-store.js';
+import { METADATA_FILE_NAME, METADATA_FILE_NAMES, SqliteMetadataStore } from './sqlite-metadata-store.js';
 import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
 import type { Logger } from './types.js';
 import { metadataPath } from './volumes-service.js';
@@ -14,6 +14,18 @@ import { metadataPath } from './volumes-service.js';
 /** dockerd's volume metadata: `<data-root>/volumes/metadata.db`, bucket `volumes`, key = name. */
 export const DOCKER_METADATA_FILE_NAME = 'metadata.db';
 const VOLUMES_BUCKET = 'volumes';
+
+/**
+ * Every file berth keeps beside the volumes in `<data-root>/volumes`: berth's database and its
+ * companions, dockerd's `metadata.db`, and the stores adoption and export leave there. No volume
+ * may take one of these names (the local driver refuses them).
+ */
+export const RESERVED_VOLUME_NAMES: readonly string[] = [
+  ...METADATA_FILE_NAMES,
+  DOCKER_METADATA_FILE_NAME,
+  ...['', '-wal', '-shm', '-journal'].map((suffix) => `${METADATA_FILE_NAME}.adopting${suffix}`),
+  `${METADATA_FILE_NAME}.exported`,
+];
 
 /** The path of dockerd's volume metadata under a data-root. */
 export function dockerMetadataPath(root: string): string {
@@ -75,7 +87,7 @@ export async function adoptDockerMetadata(options: AdoptDockerMetadataOptions): 
   const staging = `${target}.adopting`;
   await removeSqliteFiles(staging);
   options.signal?.throwIfAborted();
-  const store = await SqliteMetadataStore.open(staging);
+  const store = await SqliteMetadataStore.open(staging, { reserveBytes: 0 });
   try {
     await store.importRecords(records);
   } finally {
@@ -186,7 +198,7 @@ export async function exportDockerMetadata(options: ExportDockerMetadataOptions)
   }
   let store: SqliteMetadataStore;
   try {
-    store = await SqliteMetadataStore.open(source);
+    store = await SqliteMetadataStore.open(source, { reserveBytes: 0 });
   } catch (err) {
     if (BerthError.is(err) && err.kind === 'unavailable') {
       throw new BerthError('unavailable', `${err.message}: a berthd is running on ${options.root}; stop it first`, { cause: err });

@@ -23,6 +23,8 @@ export class SpaceReserve {
 
   /** Grows the reserve to its size (a new one from nothing); true once it is whole. What a full disk let through is kept. */
   topUp(): boolean {
+    // No reserve asked for (a store that only lives for a moment): no file either.
+    if (this.bytes === 0) return true;
     const fd = openSync(this.path, 'a', 0o600);
     try {
       let size = fstatSync(fd).size;

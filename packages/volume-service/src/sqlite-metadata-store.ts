@@ -58,6 +58,12 @@ export interface SqliteMetadataStoreOptions {
    * that need to hold a sync back or count them; it must not resolve before the data is on disk.
    */
   syncWal?: ((fd: number) => Promise<void>) | undefined;
+  /**
+   * The space kept in `<database>-reserve` for removals on a full disk (default
+   * {@link METADATA_RESERVE_BYTES}); 0 for a store that is only open for a moment (adoption,
+   * export), which then makes no reserve file.
+   */
+  reserveBytes?: number | undefined;
   /** Where the store says what went wrong with the disk (a full disk, a deleted `-wal`). */
   logger?: Logger | undefined;
 }
@@ -140,7 +146,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#options = options;
     this.#logger = options.logger ?? noopLogger;
     this.#walPath = `${path}-wal`;
-    this.#reserve = new SpaceReserve(`${path}-reserve`, { bytes: METADATA_RESERVE_BYTES, sliceBytes: RESERVE_SLICE_BYTES });
+    this.#reserve = new SpaceReserve(`${path}-reserve`, { bytes: options.reserveBytes ?? METADATA_RESERVE_BYTES, sliceBytes: RESERVE_SLICE_BYTES });
     this.#syncWal = options.syncWal ?? fdatasyncAsync;
     this.#walSync = new GroupSync(() => this.#syncWalNow());
     this.#watchWal();
