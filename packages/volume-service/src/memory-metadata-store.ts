@@ -5,6 +5,7 @@ interface Row {
   driver: string;
   labels: StringMap | null;
   options: StringMap | null;
+  createdAt: number | undefined;
   pending: boolean;
   refs: Set<string>;
 }
@@ -55,6 +56,7 @@ export class MemoryMetadataStore implements MetadataStore {
       driver: record.driver,
       labels: copy(record.labels),
       options: copy(record.options),
+      createdAt: record.createdAt,
       pending,
       refs,
     });
@@ -68,6 +70,7 @@ export class MemoryMetadataStore implements MetadataStore {
       driver: row.driver,
       labels: copy(row.labels),
       options: copy(row.options),
+      ...(row.createdAt === undefined ? {} : { createdAt: row.createdAt }),
       pending: row.pending,
       refs: [...row.refs],
     };

@@ -44,6 +44,20 @@ describe.each(Object.entries(backends))('MetadataStore (%s)', (_, makeBackend) =
     await store.close();
   });
 
+  it('keeps a creation time when given one, across a reopen, and none otherwise', async () => {
+    const backend = await makeBackend();
+    let store = await backend.open();
+    const createdAt = Date.UTC(2026, 11, 6, 9, 30, 1, 234);
+    await store.markPending({ name: 'timed', driver: 'local', labels: null, options: null });
+    await store.put({ name: 'timed', driver: 'local', labels: null, options: null, createdAt });
+    await store.put({ name: 'untimed', driver: 'plugin', labels: null, options: null });
+    store = await backend.reopen(store);
+    expect(await store.get('timed')).toEqual({ name: 'timed', driver: 'local', labels: null, options: null, createdAt, pending: false, refs: [] });
+    expect(await store.get('untimed')).not.toHaveProperty('createdAt');
+    expect((await store.list()).map((r) => [r.name, r.createdAt])).toEqual([['timed', createdAt], ['untimed', undefined]]);
+    await store.close();
+  });
+
   it('keeps null maps apart from empty ones, across a reopen', async () => {
     const backend = await makeBackend();
     let store = await backend.open();
@@ -116,7 +130,7 @@ describe('SqliteMetadataStore', () => {
 
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
     db.close();
   });
 
@@ -242,7 +256,29 @@ describe('SqliteMetadataStore', () => {
     const db = new Database(newer);
     db.pragma('user_version = 7');
     db.close();
-    await expect(SqliteMetadataStore.open(newer)).rejects.toThrow(/unsupported schema version 7 \(this berth supports 1\)/);
+    await expect(SqliteMetadataStore.open(newer)).rejects.toThrow(/unsupported schema version 7 \(this berth supports 2\)/);
+  });
+
+  it('migrates a database of schema version 1 in place, keeping its records and references', async () => {
+    const path = join(await scratchDir(), 'metadata.sqlite');
+    const db = new Database(path);
+    db.exec(`
+      CREATE TABLE volumes (name TEXT PRIMARY KEY NOT NULL, driver TEXT NOT NULL, labels TEXT, options TEXT, pending INTEGER NOT NULL DEFAULT 0) STRICT;
+      CREATE TABLE refs (name TEXT NOT NULL REFERENCES volumes (name) ON DELETE CASCADE, ref TEXT NOT NULL, PRIMARY KEY (name, ref)) STRICT;
+      INSERT INTO volumes VALUES ('old', 'local', '{"a":"1"}', NULL, 0);
+      INSERT INTO refs VALUES ('old', 'r1');
+    `);
+    db.pragma('user_version = 1');
+    db.close();
+    const store = await SqliteMetadataStore.open(path);
+    expect(store.startedEmpty).toBeUndefined();
+    expect(await store.list()).toEqual([{ name: 'old', driver: 'local', labels: { a: '1' }, options: null, pending: false, refs: ['r1'] }]);
+    await store.put({ name: 'new', driver: 'local', labels: null, options: null, createdAt: 1234 });
+    expect((await store.get('new'))?.createdAt).toBe(1234);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.pragma('user_version', { simple: true })).toBe(2);
+    check.close();
   });
 
   it('reads a damaged map cell as no map rather than failing', async () => {

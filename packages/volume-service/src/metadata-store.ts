@@ -9,6 +9,13 @@ export interface VolumeRecord {
   readonly labels: Readonly<StringMap> | null;
   readonly options: Readonly<StringMap> | null;
   /**
+   * When the volume was created, in milliseconds since the epoch, for a driver whose volumes'
+   * creation time is its own to say (the `local` driver's directory time, kept here so that
+   * `volume ls` needs no `stat`). Absent for volumes on plugins, which report theirs, and in
+   * records written before berth kept it.
+   */
+  readonly createdAt?: number | undefined;
+  /**
    * Set between "about to ask the driver to create" and the acknowledged commit. A pending record
    * found on start is a create that was never acknowledged; restore undoes it.
    */

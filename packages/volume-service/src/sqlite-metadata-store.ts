@@ -33,15 +33,17 @@ export interface EmptyStart {
   readonly copy: string | undefined;
 }
 
-const SCHEMA_VERSION = 1;
+/** 2 added `volumes.created_at`; a version-1 database is migrated in place when opened. */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
   CREATE TABLE volumes (
-    name    TEXT PRIMARY KEY NOT NULL,
-    driver  TEXT NOT NULL,
-    labels  TEXT,
-    options TEXT,
-    pending INTEGER NOT NULL DEFAULT 0
+    name       TEXT PRIMARY KEY NOT NULL,
+    driver     TEXT NOT NULL,
+    labels     TEXT,
+    options    TEXT,
+    pending    INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER
   ) STRICT;
   CREATE TABLE refs (
     name TEXT NOT NULL REFERENCES volumes (name) ON DELETE CASCADE,
@@ -49,6 +51,11 @@ const SCHEMA = `
     PRIMARY KEY (name, ref)
   ) STRICT;
 `;
+
+/** What each older schema version needs to become the current one. */
+const MIGRATIONS: Readonly<Record<number, string>> = {
+  1: 'ALTER TABLE volumes ADD COLUMN created_at INTEGER;',
+};
 
 export interface SqliteMetadataStoreOptions {
   /** How long to wait for another holder of the database before giving up (default 1000 ms, as moby's bolt timeout). */
@@ -74,6 +81,7 @@ interface VolumeRow {
   labels: string | null;
   options: string | null;
   pending: number;
+  created_at: number | null;
 }
 
 interface RefRow {
@@ -122,7 +130,7 @@ export class SqliteMetadataStore implements MetadataStore {
    */
   readonly startedEmpty: EmptyStart | undefined;
   #db: Database.Database;
-  #statements: ReturnType<typeof prepare>;
+  #statements: Statements;
   readonly #options: SqliteMetadataStoreOptions;
   readonly #logger: Logger;
   readonly #walPath: string;
@@ -266,7 +274,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#closing;
   }
 
-  #live(): ReturnType<typeof prepare> {
+  #live(): Statements {
     if (this.#closed) throw new BerthError('unavailable', `volume metadata database is closed (${this.path})`);
     return this.#statements;
   }
@@ -275,11 +283,11 @@ export class SqliteMetadataStore implements MetadataStore {
    * Commits `fn` in its own transaction, at once; the data is in the page cache when it returns. A
    * write that `freesSpace` and fails for a full disk takes slices of the reserve until it commits.
    */
-  #commit(fn: (statements: ReturnType<typeof prepare>) => void, options: { freesSpace?: boolean } = {}): void {
+  #commit(fn: (statements: Statements) => void, options: { freesSpace?: boolean } = {}): void {
     const statements = this.#live();
     for (;;) {
       try {
-        this.#db.transaction(() => fn(statements)).immediate();
+        statements.transaction.immediate(fn);
         return;
       } catch (err) {
         if (options.freesSpace !== true || !isDiskFull(err) || !this.#releaseReserve()) throw err;
@@ -288,7 +296,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   /** Commits at once, and resolves once a WAL sync that started after the commit has completed. */
-  async #writeDurably(fn: (statements: ReturnType<typeof prepare>) => void, options: { freesSpace?: boolean } = {}): Promise<void> {
+  async #writeDurably(fn: (statements: Statements) => void, options: { freesSpace?: boolean } = {}): Promise<void> {
     this.#commit(fn, options);
     await this.#walSync.sync();
     this.#durableCommits++;
@@ -442,16 +450,27 @@ function fdatasyncAsync(fd: number): Promise<void> {
 }
 
 
-function prepare(db: Database.Database) {
+type Statements = ReturnType<typeof prepareStatements> & {
+  /** The transaction every write runs in, made once: making one costs more than a small write. */
+  readonly transaction: Database.Transaction<(fn: (statements: Statements) => void) => void>;
+};
+
+function prepare(db: Database.Database): Statements {
+  const statements = prepareStatements(db);
+  const all: Statements = { ...statements, transaction: db.transaction((fn: (s: Statements) => void) => fn(all)) };
+  return all;
+}
+
+function prepareStatements(db: Database.Database) {
   return {
-    allVolumes: db.prepare('SELECT name, driver, labels, options, pending FROM volumes ORDER BY name'),
+    allVolumes: db.prepare('SELECT name, driver, labels, options, pending, created_at FROM volumes ORDER BY name'),
     allRefs: db.prepare('SELECT name, ref FROM refs ORDER BY name, ref'),
-    volume: db.prepare('SELECT name, driver, labels, options, pending FROM volumes WHERE name = ?'),
+    volume: db.prepare('SELECT name, driver, labels, options, pending, created_at FROM volumes WHERE name = ?'),
     refsOf: db.prepare('SELECT name, ref FROM refs WHERE name = ? ORDER BY ref'),
     upsert: db.prepare(
-      `INSERT INTO volumes (name, driver, labels, options, pending) VALUES (@name, @driver, @labels, @options, @pending)
+      `INSERT INTO volumes (name, driver, labels, options, pending, created_at) VALUES (@name, @driver, @labels, @options, @pending, @created_at)
        ON CONFLICT (name) DO UPDATE SET driver = excluded.driver, labels = excluded.labels,
-         options = excluded.options, pending = excluded.pending`,
+         options = excluded.options, pending = excluded.pending, created_at = excluded.created_at`,
     ),
     deleteVolume: db.prepare('DELETE FROM volumes WHERE name = ?'),
     deleteRefs: db.prepare('DELETE FROM refs WHERE name = ?'),
@@ -462,12 +481,16 @@ function prepare(db: Database.Database) {
 
 function migrate(db: Database.Database): void {
   db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number;
+    let version = db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
-    if (version !== 0) {
-      throw new Error(`unsupported schema version ${version} (this berth supports ${SCHEMA_VERSION})`);
+    if (version === 0) {
+      db.exec(SCHEMA);
+    } else {
+      if (version > SCHEMA_VERSION || MIGRATIONS[version] === undefined) {
+        throw new Error(`unsupported schema version ${version} (this berth supports ${SCHEMA_VERSION})`);
+      }
+      for (; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]!);
     }
-    db.exec(SCHEMA);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -528,6 +551,7 @@ function toRow(record: VolumeRecordInput, pending: 0 | 1) {
     labels: record.labels === null ? null : JSON.stringify(record.labels),
     options: record.options === null ? null : JSON.stringify(record.options),
     pending,
+    created_at: record.createdAt ?? null,
   };
 }
 
@@ -537,6 +561,7 @@ function toRecord(row: VolumeRow, refs: string[]): VolumeRecord {
     driver: row.driver,
     labels: parseMap(row.labels),
     options: parseMap(row.options),
+    ...(row.created_at === null ? {} : { createdAt: row.created_at }),
     pending: row.pending !== 0,
     refs,
   };
