@@ -52,4 +52,17 @@ describe('KeyedLock', () => {
     h2.release();
     (await waiter).release();
   });
+
+  it('says whether a key is free: nobody holds it and nobody waits', async () => {
+    const lock = new KeyedLock();
+    expect(lock.isFree('a')).toBe(true);
+    const held = await lock.acquire('a');
+    expect(lock.isFree('a')).toBe(false);
+    expect(lock.isFree('b')).toBe(true);
+    const waiter = lock.acquire('a');
+    held.release();
+    expect(lock.isFree('a')).toBe(false);
+    (await waiter).release();
+    expect(lock.isFree('a')).toBe(true);
+  });
 });

@@ -54,6 +54,14 @@ export class KeyedLock {
     }
   }
 
+  /**
+   * Whether nobody holds or waits for `key`: a caller that only reads, synchronously, what the
+   * key's holders change can then skip taking it (it would get it at once and give it back).
+   */
+  isFree(key: string): boolean {
+    return !this.#entries.has(key);
+  }
+
   /** Number of keys held or waited for; for tests and metrics. */
   get size(): number {
     return this.#entries.size;
