@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { chmodSync, closeSync, lstatSync, readFileSync, realpathSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
-import { chmod, mkdir, readdir, realpath, rm } from 'node:fs/promises';
+import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { chmod, mkdir, realpath, rm, rmdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, invalidParameter, system } from '@berth/errdefs';
 import { GroupSync, KeyedLock } from '@berth/locker';
@@ -9,17 +8,17 @@ import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from
 import {
   decodeOptsJson,
   encodeOptsJson,
-  needsMount,
   toLocalVolumeOptions,
   validateLocalOptions,
   type LocalVolumeOptions,
 } from './local-options.js';
-import { LocalVolume, type LocalVolumeContext } from './local-volume.js';
+import { LocalVolume, UNREAD_OPTIONS, type LocalVolumeContext } from './local-volume.js';
 import type { ResolveAddress } from './mount-options.js';
 import type { MountInfo } from './mountinfo.js';
 import { SystemMounter, type Mounter } from './mounter.js';
 import { goQuote } from './go-quote.js';
 import { validateLocalVolumeName } from './names.js';
+import { makeVolumeDirs, StagingArea, VOLUME_DATA_DIR } from './staging-area.js';
 import {
   DEFAULT_DRIVER_NAME,
   noopLogger,
@@ -30,22 +29,21 @@ import {
   type VolumeScope,
 } from './types.js';
 
-/** The directory of a volume that holds its data. */
-export const VOLUME_DATA_DIR = '_data';
+export { VOLUME_DATA_DIR } from './staging-area.js';
 /** The file of a volume that holds its options. */
 export const VOLUME_OPTIONS_FILE = 'opts.json';
 
 /**
- * Volumes appear and disappear by renaming whole directories, so that a daemon killed half-way
- * leaves either the complete volume or none of it. The half-built and half-removed directories
- * carry these prefixes (a volume name cannot start with a dot) and are swept at start.
+ * Where a volume is built and taken apart inside the root when the staging area cannot be used (it
+ * is on another file system), and where berth versions before the staging area did so: hidden
+ * entries (a volume name cannot start with a dot), swept at start. Their names do not say whose
+ * volume they held.
  */
 const CREATING_PREFIX = '.creating-';
 const REMOVING_PREFIX = '.removing-';
-const NO_OPTIONS = { options: undefined, invalid: false } as const;
 
-/** Default of {@link LocalDriverOptions.spareDirectories}: none (see there). */
-export const DEFAULT_SPARE_DIRECTORIES = 0;
+/** Default of {@link LocalDriverOptions.spareDirectories}. */
+export const DEFAULT_SPARE_DIRECTORIES = 16;
 
 export interface LocalDriverOptions {
   /** `<data-root>/volumes`; created (mode 0701) when missing. */
@@ -56,15 +54,28 @@ export interface LocalDriverOptions {
   /** Host name resolution for `nfs`/`cifs` addresses; default: the system resolver, IPv4 first. */
   resolveAddress?: ResolveAddress | undefined;
   /**
-   * How many empty volume directories (`.creating-<random>` holding `_data`, modes set) the
-   * driver keeps ready after its first create, refilled in the background; default
-   * {@link DEFAULT_SPARE_DIRECTORIES} (none). A create then only renames one into place: allocating
-   * the two directories, which costs hundreds of µs of system time apiece on some file systems,
-   * happens off the create's path. Spares are hidden entries of the root (swept at start like any
-   * interrupted create), which is why they are opt-in: tools that expect nothing but volumes in
-   * the root would see them.
+   * The staging area (see `StagingArea`): where volume directories are prepared and taken apart,
+   * outside the root so that nothing but volumes is ever in it. Default `<root>-staging`
+   * (`<data-root>/volumes-staging`), created 0700. It must be on the root's file system; when it is
+   * not, the driver stages inside the root under hidden names, as berth did before, and keeps no spares.
+   */
+  stagingDir?: string | undefined;
+  /**
+   * How many empty volume directories the staging area keeps ready (default
+   * {@link DEFAULT_SPARE_DIRECTORIES}): a create renames one into the root instead of making two
+   * directories, which costs tens to hundreds of µs of system time apiece, on its path.
    */
   spareDirectories?: number | undefined;
+  /**
+   * Whether the driver makes its own directory changes durable (an fsync of the volume and of the
+   * root per create, of the root per remove); default true. `false` for a caller that commits a
+   * write to a file in the root's file system after each create and remove, and acknowledges it
+   * only then: berth's metadata store syncs its write-ahead log in the root, and on ext4 and xfs
+   * that sync commits the file system's journal with the directory changes made before it. A
+   * machine crash on another file system may then lose the directory of a volume whose record
+   * survived: see {@link LocalDriver.recreateMissing}.
+   */
+  syncDirectories?: boolean | undefined;
   /**
    * Names of files that others keep in the root (the volume metadata database and its companions):
    * refused as volume names with `volume name "<n>" is reserved: ...` (invalid-parameter), since a
@@ -77,6 +88,10 @@ export interface LocalDriverOptions {
  * The `local` volume driver (moby's `volume/local`): one directory per volume under the root, the
  * data in `_data`, the options in `opts.json`, optional mounts (`type`, `o`, `device`) counted per
  * volume. Operations on one volume run one at a time; different volumes never wait for each other.
+ *
+ * Volumes appear and disappear by renaming whole directories (from a spare or a directory built in
+ * the staging area, and to a tombstone there), so that a daemon killed half-way leaves either the
+ * complete volume in the root or none of it.
  */
 export class LocalDriver implements VolumeDriver {
   readonly name = DEFAULT_DRIVER_NAME;
@@ -85,35 +100,47 @@ export class LocalDriver implements VolumeDriver {
   readonly #realRoot: string;
   readonly #volumes = new Map<string, LocalVolume>();
   readonly #ctx: LocalVolumeContext;
+  readonly #staging: StagingArea | undefined;
+  readonly #syncDirectories: boolean;
   /** The fsync of the root that makes renames into and out of it durable, shared by concurrent callers. */
   readonly #rootSync = new GroupSync(() => fsyncDir(this.root));
-  /** Ready staging directories (see `spareDirectories`), taken last-made first. */
-  readonly #spares: string[] = [];
-  readonly #spareTarget: number;
   readonly #reservedNames: ReadonlySet<string>;
-  #refilling: Promise<void> | undefined;
+  /** `.removing-*` entries were found at start: removes were cut short, and whose cannot be told. */
+  #unattributedRemovals = false;
+  /** Names the hidden in-root staging entries apart (see {@link CREATING_PREFIX}). */
+  #serial = 0;
 
-  private constructor(root: string, realRoot: string, context: LocalVolumeContext, options: LocalDriverOptions) {
+  private constructor(root: string, realRoot: string, staging: StagingArea | undefined, options: LocalDriverOptions) {
     this.root = root;
     this.#realRoot = realRoot;
-    this.#ctx = context;
-    this.#spareTarget = Math.max(0, Math.floor(options.spareDirectories ?? DEFAULT_SPARE_DIRECTORIES));
+    this.#staging = staging;
+    this.#syncDirectories = options.syncDirectories ?? true;
     this.#reservedNames = new Set(options.reservedNames ?? []);
-  }
-
-  /** Creates the root if needed and loads every volume found in it. */
-  static async open(options: LocalDriverOptions): Promise<LocalDriver> {
-    const root = resolve(options.root);
-    if ((await mkdir(root, { recursive: true, mode: 0o701 })) !== undefined) await chmod(root, 0o701);
-    const driver = new LocalDriver(root, await realpath(root), {
+    const logger = options.logger ?? noopLogger;
+    this.#ctx = {
       driverName: DEFAULT_DRIVER_NAME,
+      rootPrefix: root.endsWith(sep) ? root : root + sep,
       locks: new KeyedLock(),
       mounter: options.mounter ?? new SystemMounter(),
       resolveAddress: options.resolveAddress ?? resolveIPv4First,
-      logger: options.logger ?? noopLogger,
+      logger,
       // Size quotas need XFS project quotas, which berth does not drive yet.
       quotaSupported: false,
-    }, options);
+      readOptions: (name, rootPath) => readOptions(name, rootPath, logger),
+    };
+  }
+
+  /** Creates the root if needed, opens the staging area, and loads every volume found in the root. */
+  static async open(options: LocalDriverOptions): Promise<LocalDriver> {
+    const root = resolve(options.root);
+    if ((await mkdir(root, { recursive: true, mode: 0o701 })) !== undefined) await chmod(root, 0o701);
+    const staging = await StagingArea.open({
+      root,
+      dir: resolve(options.stagingDir ?? `${root}-staging`),
+      spares: options.spareDirectories ?? DEFAULT_SPARE_DIRECTORIES,
+      logger: options.logger ?? noopLogger,
+    });
+    const driver = new LocalDriver(root, await realpath(root), staging, options);
     await driver.#scan();
     return driver;
   }
@@ -124,14 +151,6 @@ export class LocalDriver implements VolumeDriver {
 
   async get(name: string): Promise<LocalVolume | undefined> {
     return this.#volumes.get(name);
-  }
-
-  /**
-   * Resolves once no spare directories are being made (for tests and orderly shutdowns; the
-   * spares left behind are swept at the next start).
-   */
-  async settled(): Promise<void> {
-    while (this.#refilling !== undefined) await this.#refilling;
   }
 
   /** {@link get} without a promise: the driver knows its volumes in memory. */
@@ -159,10 +178,12 @@ export class LocalDriver implements VolumeDriver {
 
   /**
    * {@link create}, resolving as soon as the volume is in place, before it is durable: `durable`
-   * resolves once the volume would survive a machine crash, and rejects when it cannot be made so
-   * (the volume is then forgotten, as a failed create). Meanwhile the volume's name stays locked, so
-   * other operations on it wait, and a caller can make its own records of the volume durable at the
-   * same time. For an existing volume, `durable` waits for a create of it still in flight.
+   * resolves once the volume would survive a machine crash (with `syncDirectories: false`, once the
+   * driver's part is: its options file; the caller's commit makes the directories so) and the spare
+   * it took is made again, and rejects when the volume cannot be made durable (it is then
+   * forgotten, as a failed create). Meanwhile the volume's name stays locked, so other operations
+   * on it wait, and a caller can make its own records of the volume durable at the same time. For
+   * an existing volume, `durable` waits for a create of it still in flight.
    */
   async createDeferred(
     name: string,
@@ -209,40 +230,72 @@ export class LocalDriver implements VolumeDriver {
    * Paths already gone are not errors.
    */
   async remove(volume: Volume, call?: CallOptions): Promise<void> {
+    const { deleted } = await this.removeDeferred(volume, call);
+    await deleted;
+  }
+
+  /**
+   * {@link remove}, resolving once the volume has left the root (it is renamed to its tombstone in
+   * the staging area, and the driver no longer has it) and before its data is deleted: `deleted`
+   * settles once it is. Meanwhile the volume's name stays locked, and a caller can delete its own
+   * record of the volume at the same time (a record deleted before the volume left the root would
+   * let a kill bring the volume back without it).
+   */
+  async removeDeferred(volume: Volume, call?: CallOptions): Promise<{ deleted: Promise<void> }> {
     const foreign = volume instanceof LocalVolume && dirname(volume.rootPath) !== this.root;
     if (volume.driverName !== this.name || foreign) {
       throw system(`unknown volume type ${volume.constructor.name} of driver ${volume.driverName}`);
     }
     const signal = call?.signal;
-    await this.#ctx.locks.with(
-      volume.name,
-      async () => {
-        signal?.throwIfAborted();
-        // The live object decides: a stale one (removed and created again) or a caller's wrapper
-        // must not bypass its mount count. Names this driver never validated are never turned into paths.
-        const current = this.#volumes.get(volume.name) ?? (volume instanceof LocalVolume ? volume : undefined);
-        if (current === undefined) return;
-        const entry = this.#removableEntry(current);
-        if (entry === 'directory') {
-          await current.releaseForRemoval(signal);
-          await this.#refuseIfStillMounted(current);
-        } else if (current.activeMounts > 0) {
-          throw system('volume has active mounts');
-        }
-        const tombstone = join(this.root, REMOVING_PREFIX + randomBytes(8).toString('hex'));
-        try {
-          renameSync(current.rootPath, tombstone);
-        } catch (err) {
-          if (!isNotFound(err)) throw systemWrap(err, `error removing volume path '${current.rootPath}'`);
-        }
-        this.#volumes.delete(current.name);
-        await this.#rootSync.sync().catch(() => undefined);
+    const lock = await this.#ctx.locks.acquire(volume.name, { signal });
+    let deleted: Promise<void> | undefined;
+    try {
+      signal?.throwIfAborted();
+      // The live object decides: a stale one (removed and created again) or a caller's wrapper
+      // must not bypass its mount count. Names this driver never validated are never turned into paths.
+      const current = this.#volumes.get(volume.name) ?? (volume instanceof LocalVolume ? volume : undefined);
+      if (current === undefined) return { deleted: Promise.resolve() };
+      const entry = this.#removableEntry(current);
+      if (entry === 'directory') {
+        await current.releaseForRemoval(signal);
+        await this.#refuseIfStillMounted(current);
+      } else if (current.activeMounts > 0) {
+        throw system('volume has active mounts');
+      }
+      const tombstone = this.#moveToTombstone(current);
+      this.#volumes.delete(current.name);
+      deleted = (async () => {
+        if (this.#syncDirectories) await this.#rootSync.sync().catch(() => undefined);
+        if (tombstone === undefined) return;
         // Symlinks inside are removed, never followed; so is the volume's own entry when it is one.
-        if (entry === 'directory') await removePath(tombstone);
+        if (entry === 'directory') await removeVolumeDirectory(tombstone);
         else await removeTree(tombstone);
-      },
-      { signal },
-    );
+      })().finally(() => lock.release());
+      // Also handled when nobody awaits it (a failure is the awaiting caller's to see).
+      deleted.catch(() => undefined);
+      return { deleted };
+    } finally {
+      if (deleted === undefined) lock.release();
+    }
+  }
+
+  /**
+   * For a record of `name` whose volume directory was not found at start. With
+   * `syncDirectories: false` the caller's commit made the volume durable, and a machine crash on a
+   * file system that does not keep directory changes in order with that commit may have lost the
+   * directory: it is made again, empty, with `options`, and returned. `undefined` when the directory
+   * left on purpose: its remove was cut short after the directory left the root (a tombstone named
+   * it; or tombstones of a berth that did not name them were found, and whose they were cannot be
+   * told), or the driver syncs its directories itself (then only a remove, or someone outside
+   * berth, takes one away, and the record goes as moby drops it).
+   */
+  async recreateMissing(
+    name: string,
+    options: Readonly<Record<string, string>> | undefined,
+    call?: CallOptions,
+  ): Promise<LocalVolume | undefined> {
+    if (this.#syncDirectories || this.#unattributedRemovals || this.#staging?.wasBeingRemoved(name) === true) return undefined;
+    return this.create(name, options, call);
   }
 
   #newVolume(name: string, options: LocalVolumeOptions | undefined): LocalVolume {
@@ -251,22 +304,24 @@ export class LocalDriver implements VolumeDriver {
     if (dirname(rootPath) !== this.root || basename(rootPath) !== name) {
       throw system(`volume name ${name} resolves outside of the local volume root ${this.root}`);
     }
-    return new LocalVolume({ name, rootPath, dataPath: join(rootPath, VOLUME_DATA_DIR), options }, this.#ctx);
+    return new LocalVolume({ name, options }, this.#ctx);
   }
 
   /**
-   * Stages the volume under a hidden name (or takes a spare), renames it into place, and starts
-   * making it durable: `synced` settles once it is. Cheap system calls (chmod, the options file,
-   * rename) run in place, as a thread-pool round trip costs more than they do; mkdir and the fsyncs
-   * go to the thread pool, and concurrent creates and removes share the fsync of the root.
+   * Builds the volume in the staging area (or takes a spare there), renames it into the root, and
+   * starts what remains: `synced` settles once the options file (and, with `syncDirectories`, the
+   * volume's directories) are durable and the spare taken is made again. Cheap system calls
+   * (chmod, the options file, rename) run in place, as a thread-pool round trip costs more than
+   * they do; mkdir and the fsyncs go to the thread pool.
    */
   async #createOnDisk(volume: LocalVolume): Promise<{ synced: Promise<void> }> {
-    const spare = this.#spares.pop();
-    this.#refillSpares();
-    const staging = spare ?? this.#stagingPath();
+    const spare = this.#staging?.takeSpare();
+    // No spare ready: make one that could not be made before, meanwhile.
+    const refill = spare === undefined ? this.#staging?.refillOne() : undefined;
+    const staging = spare?.path ?? this.#staging?.newPath() ?? join(this.root, `${CREATING_PREFIX}${this.#serial++}`);
     let options: OpenFile | undefined;
     try {
-      if (spare === undefined) await makeVolumeDirs(staging, volume.rootPath, volume.dataPath);
+      if (spare === undefined) await makeVolumeDirs(staging, volume);
       if (volume.options !== undefined) {
         try {
           options = createFile(join(staging, VOLUME_OPTIONS_FILE), encodeOptsJson(volume.options), 0o600);
@@ -277,62 +332,56 @@ export class LocalDriver implements VolumeDriver {
       renameSync(staging, volume.rootPath);
     } catch (err) {
       if (options !== undefined) closeSync(options.fd);
-      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      if (spare !== undefined) await spare.discard();
+      else await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      await refill;
       const code = (err as NodeJS.ErrnoException).code;
       // A non-empty directory of that name that is not a volume (nothing of ours in it): fill it
       // in place, as moby does, rather than refuse.
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
       await this.#populate(volume.rootPath, volume);
-      return { synced: this.#rootSync.sync() };
+      return { synced: this.#syncDirectories ? this.#rootSync.sync() : Promise.resolve() };
     }
-    // The volume's entries (`_data`, `opts.json`), its name in the root and the options' content
-    // are made durable together, by concurrent fsyncs (the root's shared with other creates), and
-    // the create resolves only when all are. A machine crash before can leave the name without its
-    // entries: not a volume (the scan skips such a directory), and never acknowledged.
     const synced = Promise.all([
       options?.sync().catch((err: unknown) => {
         throw systemWrap(err, 'error while persisting volume options');
       }),
-      fsyncDir(volume.rootPath),
-      this.#rootSync.sync(),
+      // The volume's entries (`_data`, `opts.json`) and its name in the root, by concurrent fsyncs
+      // (the root's shared with other creates and removes). A machine crash before can leave the
+      // name without its entries: never acknowledged, and removed by the caller's restore.
+      this.#syncDirectories ? fsyncDir(volume.rootPath) : undefined,
+      this.#syncDirectories ? this.#rootSync.sync() : undefined,
+      spare?.refill() ?? refill,
     ]);
     return { synced: synced.then(() => undefined) };
   }
 
-  #stagingPath(): string {
-    return join(this.root, CREATING_PREFIX + randomBytes(8).toString('hex'));
-  }
-
   /**
-   * Tops the spare directories up in the background once they run low (never at start: a daemon
-   * that creates nothing makes none). Failures are logged; creates then stage their own.
+   * Renames the volume's entry in the root to its tombstone; `undefined` when it is gone already.
+   * A tombstone of the same name left by an earlier remove whose deletion failed is deleted first.
    */
-  #refillSpares(): void {
-    if (this.#refilling !== undefined || this.#spares.length > this.#spareTarget / 2) return;
-    const refill = (async () => {
-      while (this.#spares.length < this.#spareTarget) {
-        const wanted = this.#spareTarget - this.#spares.length;
-        const made = await Promise.all(
-          Array.from({ length: wanted }, async () => {
-            const dir = this.#stagingPath();
-            try {
-              // Not synced here: a create syncs the directory it takes, after renaming it.
-              await makeVolumeDirs(dir, dir, join(dir, VOLUME_DATA_DIR));
-              return dir;
-            } catch (err) {
-              this.#ctx.logger.debug('cannot make a spare volume directory', { path: dir, error: String(err) });
-              await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-              return undefined;
-            }
-          }),
-        );
-        for (const dir of made) if (dir !== undefined) this.#spares.push(dir);
-        if (made.includes(undefined)) return;
+  #moveToTombstone(volume: LocalVolume): string | undefined {
+    const tombstone = this.#staging?.tombstonePath(volume.name) ?? join(this.root, `${REMOVING_PREFIX}${this.#serial++}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        renameSync(volume.rootPath, tombstone);
+        return tombstone;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const exists = lstatSync(volume.rootPath, { throwIfNoEntry: false }) !== undefined;
+        if (code === 'ENOENT' && !exists) return undefined;
+        if (attempt > 0) throw systemWrap(err, `error removing volume path '${volume.rootPath}'`);
+        if (code === 'ENOENT') {
+          // The staging area lost its `removing` directory under the daemon: make it again.
+          mkdirSync(dirname(tombstone), { recursive: true, mode: 0o700 });
+        } else if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+          // Rare (its deletion failed), so in place; the name's lock is held.
+          rmSyncTree(tombstone);
+        } else {
+          throw systemWrap(err, `error removing volume path '${volume.rootPath}'`);
+        }
       }
-    })().finally(() => {
-      this.#refilling = undefined;
-    });
-    this.#refilling = refill;
+    }
   }
 
   /**
@@ -361,80 +410,46 @@ export class LocalDriver implements VolumeDriver {
     await fsyncDir(dir);
   }
 
+  /**
+   * Every directory in the root is a volume, as moby's driver has it: one `getdents` pass and no
+   * system call per volume, before the API is served. A volume's `opts.json` is read on first use
+   * (see `LocalVolume.options`); volumes whose `_data` is mounted (few) are marked so at once.
+   * Hidden entries are not volumes; the in-root staging leftovers among them are swept.
+   */
   async #scan(): Promise<void> {
-    const entries = await readdir(this.root, { withFileTypes: true });
-    const mountPoints = new Set((await this.#mounts()).map((m) => m.mountPoint));
-    await Promise.all(
-      entries
+    const leftovers: string[] = [];
+    for (const entry of readdirSync(this.root, { withFileTypes: true })) {
+      const { name } = entry;
+      if (name.startsWith('.')) {
         // A leftover may be a symlink (a volume whose directory had been replaced by one): `rm`
         // removes the link, never what it points to.
-        .filter((entry) => (entry.isDirectory() || entry.isSymbolicLink()) && (entry.name.startsWith(CREATING_PREFIX) || entry.name.startsWith(REMOVING_PREFIX)))
-        .map(async ({ name }) => {
-          this.#ctx.logger.info('removing what an interrupted volume create or remove left behind', { path: join(this.root, name) });
-          await rm(join(this.root, name), { recursive: true, force: true }).catch((err: unknown) =>
-            this.#ctx.logger.warn('cannot remove leftover volume directory', { path: join(this.root, name), error: String(err) }),
-          );
-        }),
-    );
-    // Synchronous on purpose, and before the API is served: two lstats of cached metadata cost a
-    // few µs per volume, where the same calls and a read of the usually missing `opts.json` through
-    // the thread pool cost, for each of thousands of volumes, round trips, promises and an ENOENT
-    // error apiece. `opts.json` is read only when it is there.
-    const mounted: Array<{ volume: LocalVolume; invalid: boolean }> = [];
-    for (const entry of entries) {
-      const { name } = entry;
-      if (!entry.isDirectory() || name.startsWith('.')) continue;
-      const rootPath = join(this.root, name);
-      const { hasData, hasOptions } = volumeFiles(rootPath);
-      if (!hasOptions && !hasData) continue;
-      const { options, invalid } = hasOptions ? this.#loadOptions(name, rootPath) : NO_OPTIONS;
-      const volume = new LocalVolume({ name, rootPath, dataPath: join(rootPath, VOLUME_DATA_DIR), options }, this.#ctx);
-      if (needsMount(options) || invalid) mounted.push({ volume, invalid });
-      this.#volumes.set(name, volume);
+        const staged = name.startsWith(CREATING_PREFIX) || name.startsWith(REMOVING_PREFIX);
+        if (staged && (entry.isDirectory() || entry.isSymbolicLink())) leftovers.push(join(this.root, name));
+        if (name.startsWith(REMOVING_PREFIX)) this.#unattributedRemovals = true;
+        continue;
+      }
+      // A name from the directory itself: one entry of the root (no `/`, never `.` or `..`).
+      if (entry.isDirectory()) this.#volumes.set(name, new LocalVolume({ name, options: UNREAD_OPTIONS }, this.#ctx));
     }
-    // Only volumes with mount options (or unreadable ones) can have `_data` mounted: few.
     await Promise.all(
-      mounted.map(async ({ volume, invalid }) => {
-        const real = await realpath(volume.dataPath).catch(() => volume.dataPath);
-        if (!mountPoints.has(real)) return;
-        if (invalid) this.#ctx.logger.warn('volume data is mounted but its options are unreadable', { volume: volume.name, path: real });
-        volume.adoptMount();
+      leftovers.map(async (path) => {
+        this.#ctx.logger.info('removing what an interrupted volume create or remove left behind', { path });
+        await rm(path, { recursive: true, force: true }).catch((err: unknown) =>
+          this.#ctx.logger.warn('cannot remove leftover volume directory', { path, error: String(err) }),
+        );
       }),
     );
-  }
-
-  /**
-   * Loads `opts.json` (synchronously: see `#scan`). Unlike moby, which refuses to start the daemon,
-   * unreadable options only cost the options: the volume stays listed and its data is kept.
-   */
-  #loadOptions(name: string, rootPath: string): { options: LocalVolumeOptions | undefined; invalid: boolean } {
-    const file = join(rootPath, VOLUME_OPTIONS_FILE);
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if (isNotFound(err)) return NO_OPTIONS;
-      this.#ctx.logger.warn(`error while loading volume options for volume: ${name}`, { volume: name, path: file, error: String(err) });
-      return { options: undefined, invalid: true };
-    }
-    try {
-      return { options: decodeOptsJson(text), invalid: false };
-    } catch (err) {
-      this.#ctx.logger.warn(
-        `error while unmarshaling volume options for volume: ${name}; keeping the volume without options`,
-        { volume: name, path: file, error: (err as Error).message },
-      );
-      return { options: undefined, invalid: true };
+    const prefix = this.#realRoot + sep;
+    const suffix = sep + VOLUME_DATA_DIR;
+    for (const { mountPoint } of await this.#mounts()) {
+      if (!mountPoint.startsWith(prefix) || !mountPoint.endsWith(suffix)) continue;
+      this.#volumes.get(mountPoint.slice(prefix.length, -suffix.length))?.adoptMount();
     }
   }
 
   async #refuseIfStillMounted(volume: LocalVolume): Promise<void> {
-    let top: string;
-    try {
-      top = realpathSync.native(volume.rootPath);
-    } catch {
-      top = volume.rootPath;
-    }
+    // A `directory` entry: the volume's directory is itself in the (real) root.
+    const top = join(this.#realRoot, volume.name);
     const busy = (await this.#mounts()).find((m) => m.mountPoint === top || m.mountPoint.startsWith(top + sep));
     if (busy !== undefined) {
       throw system(`unable to remove volume ${volume.name}: ${busy.mountPoint} is still mounted`);
@@ -444,20 +459,30 @@ export class LocalDriver implements VolumeDriver {
   /**
    * What removing the volume deletes: its `directory` (with `_data`, symlinks resolved, inside it),
    * or, when its entry in the root was replaced by a symlink or a file, only that `entry`, never
-   * followed. A `_data` that resolves outside the volume is refused. The entry itself is looked at
-   * (`lstat`) only when `_data` does not resolve into the volume: never on the usual path.
+   * followed. A `_data` that resolves outside the volume is refused. Two `lstat`s decide the usual
+   * case (both real directories); `_data` is resolved only when it is something else.
    */
   #removableEntry(volume: LocalVolume): 'directory' | 'entry' {
+    let own;
+    let data;
+    try {
+      own = lstatSync(volume.rootPath, { throwIfNoEntry: false });
+      if (own === undefined) return 'directory'; // nothing left but what a rename will not find
+      if (!own.isDirectory()) return 'entry';
+      data = lstatSync(volume.dataPath, { throwIfNoEntry: false });
+    } catch (err) {
+      throw BerthError.from(err);
+    }
+    if (data === undefined || data.isDirectory()) return 'directory';
     let path: string;
     try {
       path = realpathSync.native(volume.dataPath);
     } catch (err) {
       if (!isNotFound(err)) throw BerthError.from(err);
-      return isDirectoryEntry(volume.rootPath) ? 'directory' : 'entry';
+      return 'directory';
     }
-    const own = join(this.#realRoot, volume.name);
-    if (path === own || path.startsWith(own + sep)) return 'directory';
-    if (!isDirectoryEntry(volume.rootPath)) return 'entry';
+    const volumeDir = join(this.#realRoot, volume.name);
+    if (path === volumeDir || path.startsWith(volumeDir + sep)) return 'directory';
     throw system(`unable to remove a directory outside of the local volume root ${this.root}: ${path}`);
   }
 
@@ -473,72 +498,71 @@ export class LocalDriver implements VolumeDriver {
 }
 
 /**
- * Makes a new directory `dir` (0701) and its `_data` (0755), whatever the umask. `mkdir` goes to
- * the thread pool: allocating a directory costs hundreds of µs of system time on some file
- * systems, which must not stall the event loop; `chmod` of the new inode is a few µs.
+ * Reads a volume's `opts.json` (synchronously: see `LocalVolume.options`). Unlike moby, which
+ * refuses to start the daemon, unreadable options only cost the options: the volume stays listed
+ * and its data is kept.
  */
-async function makeVolumeDirs(dir: string, rootPath: string, dataPath: string): Promise<void> {
+function readOptions(name: string, rootPath: string, logger: Logger): LocalVolumeOptions | undefined {
+  const file = join(rootPath, VOLUME_OPTIONS_FILE);
+  let text: string;
   try {
-    await mkdir(dir, { mode: 0o701 });
-    chmodSync(dir, 0o701);
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw systemWrap(err, `error while creating volume root path '${rootPath}'`);
+    if (isNotFound(err)) return undefined;
+    logger.warn(`error while loading volume options for volume: ${name}`, { volume: name, path: file, error: String(err) });
+    return undefined;
   }
   try {
-    await mkdir(join(dir, VOLUME_DATA_DIR), { mode: 0o755 });
-    chmodSync(join(dir, VOLUME_DATA_DIR), 0o755);
+    return decodeOptsJson(text);
   } catch (err) {
-    throw systemWrap(err, `error while creating volume data path '${dataPath}'`);
+    logger.warn(`error while unmarshaling volume options for volume: ${name}; keeping the volume without options`, {
+      volume: name,
+      path: file,
+      error: (err as Error).message,
+    });
+    return undefined;
   }
 }
 
 /**
- * Whether a volume directory holds `_data` and `opts.json` (anything by those names, even a dangling
- * symlink): two lstats in place, which create no error object for a missing file. Any other failure
- * fails the scan, as it always did: a volume must not silently vanish (restore would then forget
- * its metadata).
+ * Deletes a removed volume's directory. The usual volume (an empty `_data`, maybe `opts.json`) goes
+ * with two or three system calls on the thread pool (an `rmdir` waits on the file system's journal
+ * for a while, which must not stall the event loop); anything else (data, symlinks, odd entries)
+ * is left to the recursive removal.
  */
-function volumeFiles(rootPath: string): { hasData: boolean; hasOptions: boolean } {
-  return { hasData: present(join(rootPath, VOLUME_DATA_DIR)), hasOptions: present(join(rootPath, VOLUME_OPTIONS_FILE)) };
-}
-
-/** Whether `path` itself (not what a symlink points to) is a directory; a missing path counts as one (nothing to unlink). */
-function isDirectoryEntry(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() ?? true;
-}
-
-function present(path: string): boolean {
+async function removeVolumeDirectory(path: string): Promise<void> {
+  const gone = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
   try {
-    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+    await rmdir(join(path, VOLUME_DATA_DIR));
   } catch (err) {
-    if (isNotFound(err)) return false; // ENOTDIR: the "volume" is a file
-    throw err;
-  }
-}
-
-async function removePath(path: string): Promise<void> {
-  // The usual volume (an empty `_data`, maybe `opts.json`) goes with three system calls in place;
-  // anything else (data, symlinks, odd entries) is left to the recursive removal.
-  try {
-    rmdirSync(join(path, VOLUME_DATA_DIR));
-  } catch (err) {
-    if (!isNotFound(err)) return removeTree(path);
+    if (!gone(err)) return removeTree(path);
   }
   try {
-    unlinkSync(join(path, VOLUME_OPTIONS_FILE));
+    await rmdir(path);
+    return;
   } catch (err) {
-    if (!isNotFound(err)) return removeTree(path);
+    if (gone(err)) return;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') return removeTree(path);
   }
   try {
-    rmdirSync(path);
+    await unlink(join(path, VOLUME_OPTIONS_FILE));
+    await rmdir(path);
   } catch (err) {
-    if (!isNotFound(err)) return removeTree(path);
+    if (!gone(err)) return removeTree(path);
   }
 }
 
 async function removeTree(path: string): Promise<void> {
   try {
     await rm(path, { recursive: true, force: true });
+  } catch (err) {
+    throw systemWrap(err, `error removing volume path '${path}'`);
+  }
+}
+
+function rmSyncTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
   } catch (err) {
     throw systemWrap(err, `error removing volume path '${path}'`);
   }

@@ -6,26 +6,31 @@ import { isNotFound } from './fs-util.js';
 import { isRecursiveBind, needsMount, toDriverOptions, type LocalVolumeOptions } from './local-options.js';
 import { maskPassword, resolveMountSource, type ResolveAddress } from './mount-options.js';
 import type { Mounter } from './mounter.js';
+import { VOLUME_DATA_DIR } from './staging-area.js';
 import type { CallOptions, Logger, Volume } from './types.js';
 
 /** What a local volume shares with its driver. */
 export interface LocalVolumeContext {
   readonly driverName: string;
+  /** The driver's root, with a trailing separator: a volume's directory is this and its name. */
+  readonly rootPrefix: string;
   /** Serialises every operation on one volume name, across the driver and its volumes. */
   readonly locks: KeyedLock;
   readonly mounter: Mounter;
   readonly resolveAddress: ResolveAddress;
   readonly logger: Logger;
   readonly quotaSupported: boolean;
+  /** Reads a volume's `opts.json`; `undefined` options when there is none or it cannot be read (logged). */
+  readonly readOptions: (name: string, rootPath: string) => LocalVolumeOptions | undefined;
 }
 
+/** Options not read yet: the volume was found at start, and its `opts.json` is read on first use. */
+export const UNREAD_OPTIONS = Symbol('unread options');
+
 export interface LocalVolumeInit {
+  /** A name the driver checked: its directory is `<root>/<name>`. */
   name: string;
-  /** `<root>/<name>`: the volume's own directory (`opts.json` lives here). */
-  rootPath: string;
-  /** `<root>/<name>/_data`: the data and the mount target. */
-  dataPath: string;
-  options: LocalVolumeOptions | undefined;
+  options: LocalVolumeOptions | undefined | typeof UNREAD_OPTIONS;
 }
 
 /**
@@ -35,21 +40,39 @@ export interface LocalVolumeInit {
 export class LocalVolume implements Volume {
   readonly name: string;
   readonly driverName: string;
-  readonly rootPath: string;
-  readonly dataPath: string;
-  /** The options from `opts.json`; `undefined` for a plain volume. */
-  readonly options: LocalVolumeOptions | undefined;
+  #options: LocalVolumeOptions | undefined | typeof UNREAD_OPTIONS;
   readonly #ctx: LocalVolumeContext;
   #activeMounts = 0;
   #mounted = false;
 
   constructor(init: LocalVolumeInit, context: LocalVolumeContext) {
     this.name = init.name;
-    this.rootPath = init.rootPath;
-    this.dataPath = init.dataPath;
-    this.options = init.options;
+    this.#options = init.options;
     this.driverName = context.driverName;
     this.#ctx = context;
+  }
+
+  /**
+   * `<root>/<name>`: the volume's own directory (`opts.json` lives here). Made on each use rather
+   * than kept: thousands of volumes are known at once, and their paths are seldom asked for.
+   */
+  get rootPath(): string {
+    return this.#ctx.rootPrefix + this.name;
+  }
+
+  /** `<root>/<name>/_data`: the data and the mount target. */
+  get dataPath(): string {
+    return `${this.#ctx.rootPrefix}${this.name}/${VOLUME_DATA_DIR}`;
+  }
+
+  /**
+   * The options from `opts.json`; `undefined` for a plain volume (or one whose `opts.json` cannot be
+   * read). A volume found at start reads them on first use: most have none, and looking for the
+   * file costs a system call per volume at every start.
+   */
+  get options(): LocalVolumeOptions | undefined {
+    if (this.#options === UNREAD_OPTIONS) this.#options = this.#ctx.readOptions(this.name, this.rootPath);
+    return this.#options;
   }
 
   /** Users of the mount (always 0 for volumes that are not mounted). */

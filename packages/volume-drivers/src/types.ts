@@ -54,6 +54,12 @@ export interface VolumeDriver {
     call?: CallOptions,
   ): Promise<{ volume: Volume; durable: Promise<void> }>;
   remove(volume: Volume, options?: CallOptions): Promise<void>;
+  /**
+   * `remove`, resolving once the driver no longer has the volume but before its data is deleted:
+   * `deleted` settles once it is. Lets a caller delete its own record of the volume at the same
+   * time. Optional: `remove` otherwise.
+   */
+  removeDeferred?(volume: Volume, options?: CallOptions): Promise<{ deleted: Promise<void> }>;
   list(options?: CallOptions): Promise<Volume[]>;
   /** The named volume, or `undefined` when the driver has no such volume; rejects on driver errors. */
   get(name: string, options?: CallOptions): Promise<Volume | undefined>;
