@@ -193,6 +193,9 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       root: join(config.dataRoot, 'volumes'),
       // The volume service keeps its database beside the volumes.
       reservedNames: RESERVED_VOLUME_NAMES,
+      // Its commits (a sync of its WAL in the volumes root) make the directory changes before them
+      // durable: no fsync of directories on the request path (see the volume service's README).
+      syncDirectories: false,
       logger: logger.child({ component: 'local-driver' }),
     });
     drivers.register(local);

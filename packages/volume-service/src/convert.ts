@@ -19,14 +19,18 @@ export async function toVolumeInfo(v: StoredVolume, options: ToVolumeInfoOptions
   } catch {
     createdAt = undefined;
   }
-  return build(v, createdAt, options);
+  return build(v, createdAt, options.mountpoint, statusOf(v, options));
 }
 
 /**
- * `toVolumeInfo` without a promise, for volumes whose creation time is known locally
- * (`createdAtSync`); `undefined` for the others, which need `toVolumeInfo`.
+ * `toVolumeInfo` without a promise, for volumes whose creation time is known locally (kept by the
+ * store, or `createdAtSync`); `undefined` for the others, which need `toVolumeInfo`.
  */
 export function toVolumeInfoSync(v: StoredVolume, options: ToVolumeInfoOptions): VolumeInfo | undefined {
+  const status = statusOf(v, options);
+  if (v.createdAt !== undefined) {
+    return status === undefined && options.mountpoint === v.volume.cachedPath() ? listedInfo(v) : build(v, new Date(v.createdAt), options.mountpoint, status);
+  }
   if (v.volume.createdAtSync === undefined) return undefined;
   let createdAt: Date | undefined;
   try {
@@ -34,23 +38,68 @@ export function toVolumeInfoSync(v: StoredVolume, options: ToVolumeInfoOptions):
   } catch {
     createdAt = undefined;
   }
-  return build(v, createdAt, options);
+  return build(v, createdAt, options.mountpoint, status);
 }
 
-function build(v: StoredVolume, createdAt: Date | undefined, options: ToVolumeInfoOptions): VolumeInfo {
+/**
+ * What `volume ls` shows of `v`: its cached mountpoint, no `Status`. Without a promise when the
+ * creation time is known locally, and without any work but a lookup when the store keeps it.
+ */
+export function toListedVolumeInfo(v: StoredVolume, signal: AbortSignal | undefined): VolumeInfo | Promise<VolumeInfo> {
+  if (v.createdAt !== undefined) return listedInfo(v);
+  const options = { mountpoint: v.volume.cachedPath(), signal };
+  return toVolumeInfoSync(v, options) ?? toVolumeInfo(v, options);
+}
+
+/**
+ * What `volume ls` shows of a volume whose creation time the store keeps: made once per stored
+ * volume (a `StoredVolume` of the store's cache is the same object until the volume, its driver
+ * or scope change, and labels and options never change in place) and frozen, so that listing
+ * thousands of volumes converts none again. Inspect shows the same object unless the driver has a
+ * status for it.
+ */
+const listed = new WeakMap<StoredVolume, VolumeInfo>();
+
+function listedInfo(v: StoredVolume): VolumeInfo {
+  let info = listed.get(v);
+  if (info === undefined) {
+    info = Object.freeze(withCreatedAt(build(v, undefined, v.volume.cachedPath(), undefined), v.createdAt ?? Number.NaN));
+    listed.set(v, info);
+  }
+  return info;
+}
+
+/**
+ * `CreatedAt` of a time in ms, from the text of the last second formatted when it is the same
+ * second: volumes are mostly created, and restored, in runs within one second, and formatting a
+ * local time costs more than the rest of the conversion (the zone is the process's, fixed).
+ */
+let lastSecond: { second: number; text: string } | undefined;
+
+function withCreatedAt(info: VolumeInfo, ms: number): VolumeInfo {
+  const second = Math.floor(ms / 1000);
+  if (lastSecond?.second !== second) lastSecond = { second, text: formatRFC3339(new Date(ms)) };
+  info.CreatedAt = lastSecond.text;
+  return info;
+}
+
+function statusOf(v: StoredVolume, options: ToVolumeInfoOptions): Record<string, unknown> | undefined {
+  if (options.status !== true) return undefined;
+  const status = v.volume.status();
+  return status !== undefined && Object.keys(status).length > 0 ? status : undefined;
+}
+
+function build(v: StoredVolume, createdAt: Date | undefined, mountpoint: string, status: Record<string, unknown> | undefined): VolumeInfo {
   const info: VolumeInfo = {
     CreatedAt: formatRFC3339(createdAt),
     Driver: v.driverName,
     Labels: v.labels === null ? null : { ...v.labels },
-    Mountpoint: options.mountpoint,
+    Mountpoint: mountpoint,
     Name: v.name,
     Options: v.options === null ? null : { ...v.options },
     Scope: v.scope,
   };
-  if (options.status === true) {
-    const status = v.volume.status();
-    if (status !== undefined && Object.keys(status).length > 0) info.Status = status;
-  }
+  if (status !== undefined) info.Status = status;
   return info;
 }
 

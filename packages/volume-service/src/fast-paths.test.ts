@@ -1,6 +1,6 @@
 import { Filters } from '@berth/filters';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeDriver, FakeVolume, harness } from '../test/fakes.js';
+import { FAKE_CREATED_AT, FakeDriver, FakeVolume, harness, InMemoryDriver, PeekingRegistry } from '../test/fakes.js';
 import { MemoryMetadataStore } from './memory-metadata-store.js';
 import type { VolumeRecord } from './metadata-store.js';
 import { SqliteMetadataStore } from './sqlite-metadata-store.js';
@@ -149,5 +149,120 @@ describe('per-request work', () => {
     // Only the listing of every driver has a deadline; the in-memory lookup has none.
     expect(timers.mock.calls.length).toBeLessThanOrEqual(1);
     timers.mockRestore();
+  });
+});
+
+/** The local driver's shape: in memory, its volumes' time its own, removes in two steps. */
+class LocalLikeDriver extends InMemoryDriver {
+  readonly order: string[] = [];
+  deleting: Promise<void> | undefined;
+
+  override async create(name: string): Promise<FakeVolume> {
+    const volume = new LocalishVolume(name, this.name);
+    this.volumes.set(name, volume);
+    return volume;
+  }
+
+  async removeDeferred(volume: Volume): Promise<{ deleted: Promise<void> }> {
+    this.volumes.delete(volume.name);
+    this.order.push(`left ${volume.name}`);
+    const deleted = (async () => {
+      await this.deleting;
+      this.order.push(`deleted ${volume.name}`);
+    })();
+    return { deleted };
+  }
+}
+
+async function localLike(backend: 'sqlite' | 'memory' = 'memory') {
+  const local = new LocalLikeDriver('local');
+  const h = await harness(backend);
+  const registry = new PeekingRegistry();
+  registry.registerInProcess(local);
+  return { local, h, registry, service: await h.open({ drivers: registry }) };
+}
+
+describe('volumes whose driver keeps them in memory', () => {
+  it('keep their creation time in their record, shown without asking the volume again', async () => {
+    const { local, h, registry, service } = await localLike();
+    await service.create({ name: 'v' });
+    const volume = local.volumes.get('v') as LocalishVolume;
+    expect(volume.createdAtSyncCalls).toBe(1);
+    volume.createdAtValue = new Date(0); // what a `stat` would now say (a chmod of the directory)
+    expect((await service.get('v')).CreatedAt).toBe('2026-11-27T23:40:01Z');
+    expect((await service.list(Filters.empty())).volumes[0]?.CreatedAt).toBe('2026-11-27T23:40:01Z');
+    await h.close(service);
+    expect((await h.records())[0]?.createdAt).toBe(FAKE_CREATED_AT.getTime());
+    const again = await h.open({ drivers: registry });
+    expect((await again.get('v')).CreatedAt).toBe('2026-11-27T23:40:01Z');
+    expect(volume.createdAtSyncCalls).toBe(1);
+  });
+
+  it('are listed with the same frozen answer while they do not change', async () => {
+    const { service } = await localLike();
+    await service.create({ name: 'a', labels: { x: '1' } });
+    await service.create({ name: 'b' });
+    const first = (await service.list(Filters.empty())).volumes;
+    const second = (await service.list(Filters.empty())).volumes;
+    expect(second[0]).toBe(first[0]);
+    expect(Object.isFrozen(first[0])).toBe(true);
+    expect(first.map((v) => v.Name)).toEqual(['a', 'b']);
+    await service.remove('a');
+    await service.create({ name: 'a', labels: { x: '2' } });
+    const third = (await service.list(Filters.empty())).volumes;
+    expect(third[0]).not.toBe(first[0]);
+    expect(third[0]?.Labels).toEqual({ x: '2' });
+    expect(third[1]).toBe(first[1]);
+  });
+
+  it('are answered by get from memory, unless something is in flight on the name', async () => {
+    const { local, registry, service } = await localLike();
+    await service.create({ name: 'v', labels: { a: '1' } });
+    const lookups = vi.spyOn(registry, 'getDriver');
+    expect(await service.get('v')).toMatchObject({ Name: 'v', Labels: { a: '1' } });
+    expect(lookups).not.toHaveBeenCalled();
+    await expect(service.get('v', { driver: 'other' })).rejects.toThrow();
+
+    // A remove holds the name until the volume's data is deleted: get waits, and answers the truth.
+    let finish!: () => void;
+    local.deleting = new Promise((resolve) => (finish = resolve));
+    const removing = service.remove('v');
+    await vi.waitFor(() => expect(local.order).toEqual(['left v']));
+    const getting = service.get('v').catch((err: unknown) => err);
+    await new Promise((r) => setTimeout(r, 10));
+    finish();
+    await removing;
+    expect(((await getting) as Error).message).toBe('get v: no such volume');
+  });
+
+  it('are removed from their driver first, and their record deleted while the driver deletes their data', async () => {
+    const { local, h, service } = await localLike('sqlite');
+    await service.create({ name: 'v' });
+    let finish!: () => void;
+    local.deleting = new Promise((resolve) => (finish = resolve));
+    let answered = false;
+    const removing = service.remove('v').then(() => (answered = true));
+    await vi.waitFor(() => expect(local.order).toEqual(['left v']));
+    // The record is deleted (durably) meanwhile; the remove is answered once both are done.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    finish();
+    await removing;
+    expect(local.order).toEqual(['left v', 'deleted v']);
+    await h.close(service);
+    expect(await h.records()).toEqual([]);
+  });
+});
+
+describe('a create with large labels', () => {
+  it('writes them into the write-ahead log once, not once more when it is acknowledged', async () => {
+    const { h, service } = await localLike('sqlite');
+    const { statSync } = await import('node:fs');
+    const wal = `${metadataPath(h.root)}-wal`;
+    await service.create({ name: 'warm-up' });
+    const before = statSync(wal).size;
+    const label = 'x'.repeat(256 * 1024);
+    await service.create({ name: 'fat', labels: { blob: label } });
+    expect(statSync(wal).size - before).toBeLessThan(label.length * 1.3);
   });
 });

@@ -77,6 +77,9 @@ function cachedVolumes({ cache }: FindDeps, which: (driverName: string) => boole
 
 function withMetadata({ cache }: FindDeps, volume: Volume, scope: VolumeScope): StoredVolume {
   const entry = cache.get(volume.name);
+  // The cached volume itself (a driver that keeps its volumes in memory lists the same objects):
+  // the entry's own snapshot, and what is derived from it.
+  if (entry !== undefined && entry.volume === volume && entry.scope === scope && entry.driverName === volume.driverName) return snapshot(volume.name, entry);
   return {
     name: volume.name,
     driverName: volume.driverName,
@@ -84,6 +87,7 @@ function withMetadata({ cache }: FindDeps, volume: Volume, scope: VolumeScope): 
     labels: entry?.labels ?? null,
     options: entry?.options ?? null,
     volume,
+    createdAt: entry?.driverName === volume.driverName ? entry.createdAt : undefined,
   };
 }
 

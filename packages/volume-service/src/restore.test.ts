@@ -1,6 +1,6 @@
 import { Filters } from '@berth/filters';
 import { describe, expect, it } from 'vitest';
-import { BACKENDS, FakeDriver, FakeRegistry, FakeVolume, harness } from '../test/fakes.js';
+import { BACKENDS, FAKE_CREATED_AT, FakeDriver, FakeRegistry, FakeVolume, harness, InMemoryDriver, PeekingRegistry } from '../test/fakes.js';
 import { MemoryMetadataStore } from './memory-metadata-store.js';
 import type { VolumeRecordInput } from './metadata-store.js';
 import { VolumesService } from './volumes-service.js';
@@ -169,44 +169,6 @@ describe('create durability', () => {
   });
 });
 
-/** A driver that knows its volumes in memory, as the local driver does (`getSync`). */
-class InMemoryDriver extends FakeDriver {
-  getCalls = 0;
-
-  override async get(name: string): Promise<Volume | undefined> {
-    this.getCalls++;
-    return super.get(name);
-  }
-
-  getSync(name: string): Volume | undefined {
-    return this.volumes.get(name);
-  }
-}
-
-/** Like the real registry: registered drivers are at hand (`peekDriver`) and count no references. */
-class PeekingRegistry extends FakeRegistry {
-  lookups = 0;
-  readonly #registered = new Set<string>();
-
-  registerInProcess<D extends VolumeDriver>(driver: D): D {
-    this.#registered.add(driver.name);
-    return this.register(driver);
-  }
-
-  override async createDriver(name: string): Promise<VolumeDriver> {
-    this.lookups++;
-    return this.#registered.has(name) ? this.getDriver(name) : super.createDriver(name);
-  }
-
-  override async releaseDriver(name: string): Promise<VolumeDriver> {
-    return this.#registered.has(name) ? this.getDriver(name) : super.releaseDriver(name);
-  }
-
-  peekDriver(name: string): VolumeDriver | undefined {
-    return this.#registered.has(name) && this.lookups > 0 ? this.driver(name) : undefined;
-  }
-}
-
 describe.each(BACKENDS)('restore of a driver at hand (%s metadata)', (backend) => {
   it('restores in one pass what the general path would, and still live-restores references', async () => {
     const local = new InMemoryDriver('local');
@@ -247,5 +209,116 @@ describe.each(BACKENDS)('restore of a driver at hand (%s metadata)', (backend) =
     expect(records).toHaveLength(49);
     expect(records).not.toContain('v13');
     expect(records).not.toContain('v21');
+  });
+});
+
+/** A volume that knows its creation time and its options, as the local driver's do. */
+class TimedVolume extends FakeVolume {
+  createdAtSyncCalls = 0;
+  options: Record<string, string> | undefined;
+
+  createdAtSync(): Date | undefined {
+    this.createdAtSyncCalls++;
+    return this.createdAtValue;
+  }
+
+  driverOptions(): Record<string, string> | undefined {
+    return this.options;
+  }
+}
+
+/** The local driver's restore contract: it makes a lost volume again, unless its remove was cut short. */
+class RecreatingDriver extends InMemoryDriver {
+  readonly cutShort = new Set<string>();
+  readonly recreated: Array<[string, Record<string, string> | undefined]> = [];
+
+  override async create(name: string, options: Readonly<Record<string, string>> | undefined): Promise<FakeVolume> {
+    const volume = new TimedVolume(name, this.name);
+    volume.options = options === undefined ? undefined : { ...options };
+    this.volumes.set(name, volume);
+    return volume;
+  }
+
+  async recreateMissing(name: string, options: Readonly<Record<string, string>> | undefined): Promise<Volume | undefined> {
+    if (this.cutShort.has(name)) return undefined;
+    this.recreated.push([name, options === undefined ? undefined : { ...options }]);
+    return this.create(name, options);
+  }
+}
+
+describe.each(BACKENDS)('restore of records and volumes that disagree (%s metadata)', (backend) => {
+  it('has the driver make a lost volume again with its options, keeps its labels and time, and drops one whose remove was cut short', async () => {
+    const local = new RecreatingDriver('local');
+    const h = await harness(backend);
+    const registry = new PeekingRegistry();
+    registry.registerInProcess(local);
+    let service = await h.open({ drivers: registry });
+    for (const name of ['lost', 'cut', 'kept', 'lost-held']) {
+      await service.create({ name, labels: { name }, driverOpts: { type: 'tmpfs', device: 'tmpfs' } });
+    }
+    await service.mount('lost-held', 'job');
+    const before = new Map((await service.list(Filters.empty())).volumes.map((v) => [v.Name, v]));
+    await h.close(service);
+    for (const name of ['lost', 'cut', 'lost-held']) local.volumes.delete(name);
+    local.cutShort.add('cut');
+
+    service = await h.open({ drivers: registry });
+    expect(local.recreated.map(([name]) => name).sort()).toEqual(['lost', 'lost-held']);
+    expect(local.recreated[0]![1]).toEqual({ type: 'tmpfs', device: 'tmpfs' });
+    const after = new Map((await service.list(Filters.empty())).volumes.map((v) => [v.Name, v]));
+    expect([...after.keys()]).toEqual(['kept', 'lost', 'lost-held']);
+    // Labels, options and the creation time come from the record.
+    for (const name of after.keys()) expect(after.get(name)).toEqual(before.get(name));
+    expect((local.volumes.get('lost-held') as FakeVolume).liveRestored).toEqual(['job']);
+    await expect(service.remove('lost-held')).rejects.toThrow('remove lost-held: volume is in use - [job]');
+    expect(h.logger.warnings().filter((m) => m.startsWith('Re-created the directory of volume')).length).toBe(2);
+    await h.close(service);
+    expect((await h.records()).map((r) => r.name).sort()).toEqual(['kept', 'lost', 'lost-held']);
+  });
+
+  it('adopts the volumes of the local driver that have no record, with their options and time, once', async () => {
+    const local = new RecreatingDriver('local');
+    const h = await harness(backend);
+    const registry = new PeekingRegistry();
+    registry.registerInProcess(local);
+    let service = await h.open({ drivers: registry });
+    await service.create({ name: 'known', labels: { a: 'b' } });
+    await h.close(service);
+    const stray = new TimedVolume('stray', 'local');
+    stray.options = { type: 'tmpfs', device: 'tmpfs' };
+    local.volumes.set('stray', stray);
+
+    service = await h.open({ drivers: registry });
+    expect(h.logger.lines.filter((l) => l.level === 'info').map((l) => l.message)).toContain('Adopted 1 volumes of the local driver that had no record, as moby lists them');
+    expect((await service.list(Filters.empty())).volumes.map((v) => [v.Name, v.Labels, v.Options, v.CreatedAt])).toEqual([
+      ['known', { a: 'b' }, null, '2026-11-27T23:40:01Z'],
+      ['stray', null, { type: 'tmpfs', device: 'tmpfs' }, '2026-11-27T23:40:01Z'],
+    ]);
+    await h.close(service);
+    expect((await h.records()).find((r) => r.name === 'stray')).toEqual({
+      name: 'stray',
+      driver: 'local',
+      labels: null,
+      options: { type: 'tmpfs', device: 'tmpfs' },
+      createdAt: FAKE_CREATED_AT.getTime(),
+      pending: false,
+      refs: [],
+    });
+    h.logger.lines.length = 0;
+    service = await h.open({ drivers: registry });
+    expect(h.logger.lines.filter((l) => l.level === 'info').map((l) => l.message).some((m) => m.startsWith('Adopted'))).toBe(false);
+  });
+
+  it('gives a record without a creation time the one its volume has, and keeps it', async () => {
+    const local = new RecreatingDriver('local');
+    const h = await harness(backend);
+    const registry = new PeekingRegistry();
+    registry.registerInProcess(local);
+    await h.withMetadata((m) => m.put({ name: 'old', driver: 'local', labels: { from: 'before' }, options: null }));
+    local.volumes.set('old', new TimedVolume('old', 'local'));
+    const service = await h.open({ drivers: registry });
+    expect((await service.get('old')).CreatedAt).toBe('2026-11-27T23:40:01Z');
+    await h.close(service);
+    expect((await h.records())[0]).toMatchObject({ name: 'old', labels: { from: 'before' }, createdAt: FAKE_CREATED_AT.getTime() });
   });
 });

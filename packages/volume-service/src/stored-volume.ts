@@ -1,5 +1,5 @@
 import type { StringMap } from './metadata-store.js';
-import type { Volume, VolumeScope } from './types.js';
+import type { Volume, VolumeDriver, VolumeScope } from './types.js';
 
 export const DEFAULT_DRIVER_NAME = 'local';
 
@@ -11,12 +11,18 @@ export interface StoredVolume {
   readonly labels: Readonly<StringMap> | null;
   readonly options: Readonly<StringMap> | null;
   readonly volume: Volume;
+  /**
+   * The creation time the store keeps (ms since the epoch; see `VolumeRecord.createdAt`), which
+   * then stands for the volume's own; `undefined` when the volume's driver reports it.
+   */
+  readonly createdAt?: number | undefined;
 }
 
 /**
  * A name bound to a driver in the store's cache (moby's `names`, `labels`, `options`, `refs` maps in
  * one place). `driverRef` is the name this entry passed to `createDriver` (one plugin reference),
- * so that purging releases exactly what was acquired; `undefined` when none is held.
+ * so that purging releases exactly what was acquired; `undefined` when none is held. Labels and
+ * options are never changed in place (a new binding makes a new entry).
  */
 export interface CacheEntry {
   volume: Volume;
@@ -26,15 +32,42 @@ export interface CacheEntry {
   options: StringMap | null;
   refs: Set<string>;
   driverRef: string | undefined;
+  readonly createdAt: number | undefined;
+  /** The last {@link snapshot} of this entry, handed out again while it still describes it. */
+  snapshot?: StoredVolume | undefined;
 }
 
+/**
+ * The entry as a `StoredVolume`. The same object while the entry's volume, driver and scope stay
+ * the same, so that what is derived from it (the `volume ls` answer of each volume) can be kept
+ * with it: thousands of volumes are listed without one allocation each.
+ */
 export function snapshot(name: string, entry: CacheEntry): StoredVolume {
-  return {
+  const known = entry.snapshot;
+  if (known !== undefined && known.volume === entry.volume && known.scope === entry.scope && known.driverName === entry.driverName) return known;
+  const fresh: StoredVolume = {
     name,
     driverName: entry.driverName,
     scope: entry.scope,
     labels: entry.labels,
     options: entry.options,
     volume: entry.volume,
+    createdAt: entry.createdAt,
   };
+  entry.snapshot = fresh;
+  return fresh;
+}
+
+/**
+ * The creation time the store keeps for `volume` (ms since the epoch): for a driver that keeps its
+ * volumes itself and answers from memory (`getSync`: the local driver, whose volumes' time is
+ * their directory's, read once here); `undefined` for the others (plugins), which report theirs.
+ */
+export function ownCreatedAt(driver: VolumeDriver | undefined, volume: Volume): number | undefined {
+  if (driver?.getSync === undefined) return undefined;
+  try {
+    return volume.createdAtSync?.()?.getTime();
+  } catch {
+    return undefined;
+  }
 }

@@ -41,6 +41,19 @@ export interface VolumeDriver {
     call?: CallOptions,
   ): Promise<{ volume: Volume; durable: Promise<void> }>;
   remove(volume: Volume, options?: CallOptions): Promise<void>;
+  /**
+   * `remove`, resolving once the driver no longer has the volume but before its data is deleted
+   * (`deleted` settles then). Used when present, so that the record is deleted at the same time,
+   * and only after the volume left the driver. Optional.
+   */
+  removeDeferred?(volume: Volume, options?: CallOptions): Promise<{ deleted: Promise<void> }>;
+  /**
+   * Asked at restore for a record whose volume the driver does not have: a driver whose creates
+   * are made durable by the record's commit may have lost the volume to a machine crash, and makes
+   * it again (empty, with `options`); `undefined` when the volume went on purpose (a remove cut
+   * short), and the record is dropped. Optional: without it the record is dropped, as moby does.
+   */
+  recreateMissing?(name: string, options: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume | undefined>;
   list(options?: CallOptions): Promise<Volume[]>;
   get(name: string, options?: CallOptions): Promise<Volume | undefined>;
   /**

@@ -7,7 +7,7 @@ import { lookupVolume, scopeOf } from './lookup.js';
 import type { MetadataStore, StringMap, VolumeRecord } from './metadata-store.js';
 import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
-import { DEFAULT_DRIVER_NAME, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
+import { DEFAULT_DRIVER_NAME, ownCreatedAt, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
 import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeEventSink, VolumeScope } from './types.js';
 
 export interface VolumeStoreDeps {
@@ -100,6 +100,8 @@ export class VolumeStore {
 
   /** The volume, looked up in its driver. Errors read `get <name>: ...`; a missing volume is `no such volume`. */
   async get(name: string, options: StoreGetOptions = {}): Promise<StoredVolume> {
+    const known = this.#getFromMemory(name, options.driver ?? '');
+    if (known !== undefined) return known;
     return this.#locks.with(name, async () => snapshot(name, await this.#get(name, options)), { signal: options.signal });
   }
 
@@ -160,7 +162,9 @@ export class VolumeStore {
    *
    * moby's order: the driver first, the record last. Once the driver has removed the volume the
    * remove has happened and succeeds; a record that could then not be deleted is logged and
-   * reconciled later (the next lookup or restore finds no volume for it and drops it).
+   * reconciled later (the next lookup or restore finds no volume for it and drops it). With a
+   * driver that offers `removeDeferred`, the record is deleted (durably) once the volume has left
+   * the driver, while the driver deletes its data.
    */
   async remove(name: string, options: StoreRemoveOptions = {}): Promise<void> {
     const { signal } = options;
@@ -179,12 +183,18 @@ export class VolumeStore {
         }
 
         let failure: BerthError | undefined;
+        let deleted: Promise<void> | undefined;
         try {
-          await driver.remove(resolved.volume, { signal });
+          if (driver.removeDeferred !== undefined) ({ deleted } = await driver.removeDeferred(resolved.volume, { signal }));
+          else await driver.remove(resolved.volume, { signal });
         } catch (err) {
           failure = opError('remove', name, err);
         }
-        if (failure === undefined || options.purgeOnError === true) await this.#purgeQuietly(name);
+        if (failure === undefined || options.purgeOnError === true) {
+          // The volume has left its driver: its record goes while the driver deletes its data.
+          const [, gone] = await Promise.allSettled([this.#purgeQuietly(name), deleted]);
+          if (gone.status === 'rejected') failure = opError('remove', name, gone.reason);
+        }
         if (failure !== undefined) throw failure;
         this.#events?.logVolumeEvent(name, 'destroy', { driver: resolved.driverName });
       },
@@ -279,7 +289,10 @@ export class VolumeStore {
     let durable: Promise<void> | undefined;
     if (volume === undefined) {
       try {
-        await this.#metadata.markPending(record);
+        // With a provisional creation time when one will be kept: the commit then changes no
+        // field's size, and SQLite rewrites the record in place instead of writing its labels
+        // (possibly large) into the log a second time.
+        await this.#metadata.markPending(driver.getSync === undefined ? record : { ...record, createdAt: Date.now() });
       } catch (err) {
         throw wrapError(err, 'error setting volume metadata');
       }
@@ -298,8 +311,10 @@ export class VolumeStore {
 
     // The record is committed and synced while the driver syncs the volume, and the create is
     // acknowledged only once both are durable. A crash before leaves the pending record (restore
-    // undoes the create) or a record whose volume the driver does not have (restore drops it).
-    const [stored, synced] = await Promise.allSettled([this.#metadata.put(record, refs), durable]);
+    // undoes the create) or a record whose volume the driver does not have (restore drops it, or
+    // has the driver make it again: see `recreateMissing`).
+    const createdAt = ownCreatedAt(driver, volume);
+    const [stored, synced] = await Promise.allSettled([this.#metadata.put({ ...record, createdAt }, refs), durable]);
     if (synced.status === 'rejected') {
       await this.#undoDriverCreate(driver, volume);
       await this.#forgetRecord(name);
@@ -318,6 +333,7 @@ export class VolumeStore {
       options: record.options,
       refs: new Set(refs),
       driverRef,
+      createdAt,
     };
     this.#cache.set(name, entry);
     this.#events?.logVolumeEvent(name, 'create', { driver: volume.driverName });
@@ -365,8 +381,8 @@ export class VolumeStore {
         return { entry, purged: false };
       }
       const scope = await this.#scopeOfDriver(boundTo, signal);
-      const { labels = null, options = null, refs = [] } = record ?? {};
-      return { entry: await this.#remember({ name, driverName: found.driverName, scope, labels, options, volume: found, refs }, signal), purged: false };
+      const { labels = null, options = null, refs = [], createdAt } = record ?? {};
+      return { entry: await this.#remember({ name, driverName: found.driverName, scope, labels, options, volume: found, refs, createdAt }, signal), purged: false };
     }
     if ((entry?.refs.size ?? record?.refs.length ?? 0) > 0) {
       throw nameConflict(
@@ -403,7 +419,7 @@ export class VolumeStore {
         await this.#purgeQuietly(name);
         throw noSuchVolume();
       }
-      if (meta === undefined) await this.#recordDiscovered(name, volume.driverName);
+      const createdAt = meta === undefined ? await this.#recordDiscovered(name, volume) : meta.createdAt;
       return {
         name,
         driverName: volume.driverName,
@@ -412,15 +428,36 @@ export class VolumeStore {
         options: meta?.options ?? null,
         volume,
         refs: meta?.refs ?? [],
+        createdAt,
       };
     }
 
     const probed = await probeDrivers(this.#drivers, name, { ms: this.#listTimeoutMs, logger: this.#logger, signal });
     if (probed === undefined) throw noSuchVolume();
     const { driver, volume } = probed;
-    await this.#recordDiscovered(name, volume.driverName);
+    const createdAt = await this.#recordDiscovered(name, volume);
     const scope = await scopeOf(driver, signal);
-    return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [] };
+    return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [], createdAt };
+  }
+
+  /**
+   * `get` answered from the cache, without a lock or a promise, when that is what the full lookup
+   * would answer: nothing is in flight on the name (its lock is free), and its driver answers from
+   * memory (`peekDriver`, `getSync`) with the cached volume. `undefined` otherwise (the full lookup
+   * then runs, with its errors, purges and refreshes).
+   */
+  #getFromMemory(name: string, driverName: string): StoredVolume | undefined {
+    const entry = this.#cache.get(name);
+    if (entry === undefined || !this.#locks.isFree(name) || (driverName !== '' && driverName !== entry.driverName)) return undefined;
+    const driver = this.#drivers.peekDriver?.(entry.driverName);
+    if (driver?.getSync === undefined) return undefined;
+    let volume: Volume | undefined;
+    try {
+      volume = driver.getSync(name);
+    } catch {
+      return undefined;
+    }
+    return volume === entry.volume ? snapshot(name, entry) : undefined;
   }
 
   /**
@@ -431,16 +468,29 @@ export class VolumeStore {
   #storedMetadata(name: string): VolumeRecord | undefined {
     const entry = this.#cache.get(name);
     if (entry === undefined) return undefined;
-    return { name, driver: entry.driverName, labels: entry.labels, options: entry.options, pending: false, refs: [...entry.refs] };
+    return {
+      name,
+      driver: entry.driverName,
+      labels: entry.labels,
+      options: entry.options,
+      createdAt: entry.createdAt,
+      pending: false,
+      refs: [...entry.refs],
+    };
   }
 
-  /** Records the driver of a volume found without a record, so that its references can be persisted. */
-  async #recordDiscovered(name: string, driverName: string): Promise<void> {
+  /**
+   * Records the driver of a volume found without a record, so that its references can be
+   * persisted; returns the creation time recorded with it (see `ownCreatedAt`).
+   */
+  async #recordDiscovered(name: string, volume: Volume): Promise<number | undefined> {
+    const createdAt = ownCreatedAt(this.#drivers.peekDriver?.(volume.driverName), volume);
     try {
-      await this.#metadata.put({ name, driver: driverName, labels: null, options: null });
+      await this.#metadata.put({ name, driver: volume.driverName, labels: null, options: null, createdAt });
     } catch (err) {
       throw wrapError(err, 'error setting volume metadata');
     }
+    return createdAt;
   }
 
   /**
@@ -476,6 +526,7 @@ export class VolumeStore {
       options: copyMap(resolved.options),
       refs: new Set(cached?.refs ?? resolved.refs),
       driverRef,
+      createdAt: resolved.createdAt,
     };
     this.#cache.set(name, entry);
     return entry;

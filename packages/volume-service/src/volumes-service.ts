@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
 import { KeyedLock } from '@berth/locker';
-import { resolvePath, toVolumeInfo, toVolumeInfoSync } from './convert.js';
+import { resolvePath, toListedVolumeInfo, toVolumeInfo } from './convert.js';
 import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
 import type { MetadataStore, StringMap } from './metadata-store.js';
 import { noopLogger } from './noop-logger.js';
@@ -159,11 +159,9 @@ export class VolumesService {
       const { signal } = options;
       const { volumes, warnings } = await this.#store.find(listQuery(filters), { signal });
       // Volumes whose creation time is known locally (all of the local driver's) are converted
-      // synchronously: one promise per volume costs more than the conversion itself.
-      const infos: Array<VolumeInfo | Promise<VolumeInfo>> = volumes.map((v) => {
-        const options = { mountpoint: v.volume.cachedPath(), signal };
-        return toVolumeInfoSync(v, options) ?? toVolumeInfo(v, options);
-      });
+      // synchronously (and once: see `toListedVolumeInfo`): one promise per volume costs more
+      // than the conversion itself.
+      const infos = volumes.map((v) => toListedVolumeInfo(v, signal));
       const pending = infos.some((info) => info instanceof Promise);
       return { volumes: pending ? await Promise.all(infos) : (infos as VolumeInfo[]), warnings };
     });

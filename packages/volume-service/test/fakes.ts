@@ -339,6 +339,44 @@ export class FakeRegistry implements VolumeDriverRegistry {
   }
 }
 
+/** A driver that knows its volumes in memory, as the local driver does (`getSync`). */
+export class InMemoryDriver extends FakeDriver {
+  getCalls = 0;
+
+  override async get(name: string): Promise<Volume | undefined> {
+    this.getCalls++;
+    return super.get(name);
+  }
+
+  getSync(name: string): Volume | undefined {
+    return this.volumes.get(name);
+  }
+}
+
+/** Like the real registry: registered drivers are at hand (`peekDriver`) and count no references. */
+export class PeekingRegistry extends FakeRegistry {
+  lookups = 0;
+  readonly #registered = new Set<string>();
+
+  registerInProcess<D extends VolumeDriver>(driver: D): D {
+    this.#registered.add(driver.name);
+    return this.register(driver);
+  }
+
+  override async createDriver(name: string): Promise<VolumeDriver> {
+    this.lookups++;
+    return this.#registered.has(name) ? this.getDriver(name) : super.createDriver(name);
+  }
+
+  override async releaseDriver(name: string): Promise<VolumeDriver> {
+    return this.#registered.has(name) ? this.getDriver(name) : super.releaseDriver(name);
+  }
+
+  peekDriver(name: string): VolumeDriver | undefined {
+    return this.#registered.has(name) && this.lookups > 0 ? this.driver(name) : undefined;
+  }
+}
+
 export interface RecordedEvent {
   name: string;
   action: string;
