@@ -41,7 +41,7 @@ describe('LocalDriver.open', () => {
     await mkdir(join(root, '.hidden', '_data'), { recursive: true });
 
     const reopened = await LocalDriver.open({ root });
-    expect((await reopened.list()).map((v) => v.name)).toEqual(['bare', 'only-data', 'only-opts']);
+    expect((await reopened.list()).map((v) => v.name).sort()).toEqual(['bare', 'only-data', 'only-opts']);
   });
 
   it('finds volumes and their options again (moby TestInitializeWithVolumes)', async () => {
@@ -91,7 +91,7 @@ describe('LocalDriver.open', () => {
 
     const logger = recordingLogger();
     const reopened = await LocalDriver.open({ root, logger });
-    expect((await reopened.list()).map((v) => v.name)).toEqual(['corrupt', 'healthy']);
+    expect((await reopened.list()).map((v) => v.name).sort()).toEqual(['corrupt', 'healthy']);
     const kept = await reopened.get('corrupt');
     expect(kept?.options).toBeUndefined();
     expect(await readFile(join(root, 'corrupt', '_data', 'precious'), 'utf8')).toBe('data');
@@ -369,7 +369,7 @@ describe('LocalDriver.open scan', () => {
     await writeFile(join(root, 'a-file'), 'x');
     const logger = recordingLogger();
     const driver = await LocalDriver.open({ root, logger });
-    expect((await driver.list()).map((v) => v.name)).toEqual(['corrupt', 'data-only', 'opts-only']);
+    expect((await driver.list()).map((v) => v.name).sort()).toEqual(['corrupt', 'data-only', 'opts-only']);
     expect(logger.entries).toEqual([]);
     expect((await driver.get('opts-only'))?.options?.mountType).toBe('tmpfs');
     expect((await driver.get('data-only'))?.options).toBeUndefined();

@@ -158,8 +158,9 @@ export class LocalDriver implements VolumeDriver {
     return this.#volumes.get(name);
   }
 
+  /** Every volume, in no particular order (as moby's driver lists its map). */
   async list(): Promise<LocalVolume[]> {
-    return [...this.#volumes.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.#volumes.values()];
   }
 
   /**

@@ -13,17 +13,24 @@ export async function withDeadline<T>(
 ): Promise<T> {
   signal?.throwIfAborted();
   const controller = new AbortController();
-  const forward = (): void => controller.abort(signal?.reason);
-  signal?.addEventListener('abort', forward, { once: true });
   let timer: NodeJS.Timeout | undefined;
+  let forward: (() => void) | undefined;
+  // One listener (on the caller's signal, if any) and one timer: each settles the race and aborts `fn`.
   const aborted = new Promise<never>((_, reject) => {
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    timer = setTimeout(() => controller.abort(new BerthError('deadline-exceeded', message)), ms);
+    const abort = (reason: unknown): void => {
+      controller.abort(reason);
+      reject(reason);
+    };
+    timer = setTimeout(() => abort(new BerthError('deadline-exceeded', message)), ms);
+    if (signal !== undefined) {
+      forward = () => abort(signal.reason);
+      signal.addEventListener('abort', forward, { once: true });
+    }
   });
   try {
     return await Promise.race([fn(controller.signal), aborted]);
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener('abort', forward);
+    if (forward !== undefined) signal?.removeEventListener('abort', forward);
   }
 }

@@ -243,7 +243,7 @@ export class VolumeStore {
       // A name without a driver may already exist in any driver (moby probes them all).
       let probed: Resolved | undefined;
       try {
-        probed = await this.#resolve(name, '', signal, { record });
+        probed = await this.#find(name, '', signal, { record });
       } catch {
         signal?.throwIfAborted();
       }
@@ -278,7 +278,7 @@ export class VolumeStore {
 
     let volume: Volume | undefined;
     try {
-      volume = await driver.get(name, { signal });
+      volume = driver.getSync !== undefined ? driver.getSync(name) : await driver.get(name, { signal });
     } catch (err) {
       // dockerd ignores this error and asks Create anyway; a driver it could not reach would only
       // fail, or hang, a second time.
@@ -397,6 +397,7 @@ export class VolumeStore {
    * moby's `getVolume`: asks the stored driver (the record's, else the cached binding's, else the
    * one passed in); without any, probes every driver and records the first that has the volume.
    * A volume its driver no longer has is purged. Pending records are creates in flight: not volumes.
+   * No such volume is `no such volume` (not-found).
    */
   async #resolve(
     name: string,
@@ -404,6 +405,21 @@ export class VolumeStore {
     signal: AbortSignal | undefined,
     known?: { record: VolumeRecord | undefined },
   ): Promise<Resolved> {
+    const resolved = await this.#find(name, driverName, signal, known);
+    if (resolved === undefined) throw noSuchVolume();
+    return resolved;
+  }
+
+  /**
+   * {@link #resolve}, answering `undefined` where it fails with `no such volume`: for a create,
+   * which expects the miss (an error, with its stack, costs more than the rest of the lookup).
+   */
+  async #find(
+    name: string,
+    driverName: string,
+    signal: AbortSignal | undefined,
+    known?: { record: VolumeRecord | undefined },
+  ): Promise<Resolved | undefined> {
     const record = known !== undefined ? known.record : (this.#storedMetadata(name) ?? (await this.#metadata.get(name)));
     const meta = record !== undefined && !record.pending ? record : undefined;
     let stored = meta?.driver ?? '';
@@ -417,7 +433,7 @@ export class VolumeStore {
       const volume = await lookupVolume(this.#drivers, stored, name, this.#logger, signal);
       if (volume === undefined) {
         await this.#purgeQuietly(name);
-        throw noSuchVolume();
+        return undefined;
       }
       const createdAt = meta === undefined ? await this.#recordDiscovered(name, volume) : meta.createdAt;
       return {
@@ -433,7 +449,7 @@ export class VolumeStore {
     }
 
     const probed = await probeDrivers(this.#drivers, name, { ms: this.#listTimeoutMs, logger: this.#logger, signal });
-    if (probed === undefined) throw noSuchVolume();
+    if (probed === undefined) return undefined;
     const { driver, volume } = probed;
     const createdAt = await this.#recordDiscovered(name, volume);
     const scope = await scopeOf(driver, signal);

@@ -1,4 +1,5 @@
 import type { Filters } from '@berth/filters';
+import { goJsonLine } from './respond.js';
 
 /** The Engine API `Volume` object as the volume service produces it. */
 export interface VolumeInfo {
@@ -58,3 +59,19 @@ export function apiVolume(v: VolumeInfo): Record<string, unknown> {
   if (v.UsageData !== undefined) out.UsageData = v.UsageData;
   return out;
 }
+
+/**
+ * `apiVolume` encoded as Go's JSON. Kept per volume the service hands out frozen (it answers with
+ * the same object until that volume changes), so that `volume ls` of thousands of volumes encodes
+ * none of them again; others are encoded each time.
+ */
+export function apiVolumeJson(v: VolumeInfo): string {
+  let json = encoded.get(v);
+  if (json === undefined) {
+    json = goJsonLine(apiVolume(v));
+    if (Object.isFrozen(v)) encoded.set(v, json);
+  }
+  return json;
+}
+
+const encoded = new WeakMap<VolumeInfo, string>();

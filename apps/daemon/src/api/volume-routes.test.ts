@@ -110,6 +110,22 @@ describe('GET /volumes', () => {
     expect((await call('GET', `/volumes?filters=${encodeURIComponent('{"warn":["x"]}')}`)).json).toMatchObject({ Warnings: ['list slow: timed out'] });
   });
 
+  it('writes Go JSON byte for byte from each volume kept encoded, also when the service hands it out frozen again', async () => {
+    backend.volumes.clear();
+    const frozen = Object.freeze({ CreatedAt: '2025-01-01T00:00:00Z', Driver: 'local', Labels: { 'l\u2028': 'v' }, Mountpoint: '/d/f/_data', Name: 'f', Options: null, Scope: 'local' });
+    backend.volumes.set('f', frozen);
+    backend.volumes.set('g', { Driver: 'plug', Labels: null, Mountpoint: '', Name: 'g', Options: { o: '1' }, Scope: 'global', CreatedAt: '' });
+    const expected =
+      '{"Volumes":[{"CreatedAt":"2025-01-01T00:00:00Z","Driver":"local","Labels":{"l\\u2028":"v"},"Mountpoint":"/d/f/_data","Name":"f","Options":null,"Scope":"local"},' +
+      '{"Driver":"plug","Labels":null,"Mountpoint":"","Name":"g","Options":{"o":"1"},"Scope":"global"}],"Warnings":null}\n';
+    for (let i = 0; i < 2; i++) expect((await call('GET', '/volumes')).body).toBe(expected);
+    expect((await call('GET', '/volumes/f')).body).toBe(`${expected.slice('{"Volumes":['.length, expected.indexOf(',{"Driver":"plug"'))}\n`);
+    const warned = await call('GET', `/volumes?filters=${encodeURIComponent('{"warn":["x"]}')}`);
+    expect(warned.body.endsWith('],"Warnings":["list slow: timed out"]}\n')).toBe(true);
+    backend.volumes.clear();
+    expect((await call('GET', '/volumes')).body).toBe('{"Volumes":[],"Warnings":null}\n');
+  });
+
   it('prefixes unparsable filters, but not unknown keys', async () => {
     expect((await call('GET', '/volumes?filters=%7B')).json).toEqual({ message: 'error reading volume filters: invalid filter' });
     expect((await call('GET', `/volumes?filters=${encodeURIComponent('{"FOO":{"1":true}}')}`)).json).toEqual({ message: "invalid filter 'FOO'" });

@@ -5,9 +5,9 @@ import { versionLessThan } from './api-version.js';
 import type { RequestContext } from './context.js';
 import { boolValue } from './form.js';
 import { readJson } from './read-json.js';
-import { writeEmpty, writeJson } from './respond.js';
+import { goJsonLine, writeEmpty, writeEncodedJson, writeJson } from './respond.js';
 import { route, type Route } from './router.js';
-import { apiVolume, type CreateVolumeOptions, type VolumeBackend } from './volume-backend.js';
+import { apiVolumeJson, type CreateVolumeOptions, type VolumeBackend } from './volume-backend.js';
 
 /** moby's `volume.CreateOptions`. */
 const CREATE_OPTIONS = goStruct('volume.CreateOptions', {
@@ -42,19 +42,21 @@ export function volumeRoutes(backend: VolumeBackend): Route[] {
         throw wrap(err, 'error reading volume filters');
       }
       const { volumes, warnings } = await backend.list(filters, { signal: ctx.signal });
-      writeJson(ctx.res, 200, { Volumes: volumes.map(apiVolume), Warnings: warnings.length > 0 ? warnings : null });
+      // `{"Volumes":[...],"Warnings":...}` from each volume's own encoding (see `apiVolumeJson`).
+      const encoded = `{"Volumes":[${volumes.map(apiVolumeJson).join(',')}],"Warnings":${warnings.length > 0 ? goJsonLine(warnings) : 'null'}}`;
+      writeEncodedJson(ctx.res, 200, encoded);
     }),
     route('GET', '/volumes/{name:.*}', async (ctx) => {
       ctx.form();
       const volume = await backend.get(name(ctx), { resolveStatus: true, signal: ctx.signal });
-      writeJson(ctx.res, 200, apiVolume(volume));
+      writeEncodedJson(ctx.res, 200, apiVolumeJson(volume));
     }),
     route('POST', '/volumes/create', async (ctx) => {
       ctx.form();
       const body = (await readJson(ctx.req, CREATE_OPTIONS)) ?? {};
       if (isSet(body.ClusterVolumeSpec) && !versionLessThan(ctx.apiVersion, CLUSTER_VOLUMES_VERSION)) throw unavailable(NO_SWARM);
       const volume = await backend.create(createOptions(body), { signal: ctx.signal });
-      writeJson(ctx.res, 201, apiVolume(volume));
+      writeEncodedJson(ctx.res, 201, apiVolumeJson(volume));
     }),
     route(
       'POST',
