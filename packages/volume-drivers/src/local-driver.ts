@@ -18,7 +18,7 @@ import type { MountInfo } from './mountinfo.js';
 import { SystemMounter, type Mounter } from './mounter.js';
 import { goQuote } from './go-quote.js';
 import { validateLocalVolumeName } from './names.js';
-import { makeVolumeDirs, StagingArea, VOLUME_DATA_DIR } from './staging-area.js';
+import { makeVolumeDirsSync, StagingArea, VOLUME_DATA_DIR } from './staging-area.js';
 import {
   DEFAULT_DRIVER_NAME,
   noopLogger,
@@ -313,7 +313,8 @@ export class LocalDriver implements VolumeDriver {
    * starts what remains: `synced` settles once the options file (and, with `syncDirectories`, the
    * volume's directories) are durable and the spare taken is made again. Cheap system calls
    * (chmod, the options file, rename) run in place, as a thread-pool round trip costs more than
-   * they do; mkdir and the fsyncs go to the thread pool.
+   * they do; so do the `mkdir`s of a volume built without a spare (system time, not a wait on the
+   * disk); the fsyncs go to the thread pool.
    */
   async #createOnDisk(volume: LocalVolume): Promise<{ synced: Promise<void> }> {
     const spare = this.#staging?.takeSpare();
@@ -322,7 +323,7 @@ export class LocalDriver implements VolumeDriver {
     const staging = spare?.path ?? this.#staging?.newPath() ?? join(this.root, `${CREATING_PREFIX}${this.#serial++}`);
     let options: OpenFile | undefined;
     try {
-      if (spare === undefined) await makeVolumeDirs(staging, volume);
+      if (spare === undefined) makeVolumeDirsSync(staging, volume);
       if (volume.options !== undefined) {
         try {
           options = createFile(join(staging, VOLUME_OPTIONS_FILE), encodeOptsJson(volume.options), 0o600);
@@ -527,8 +528,8 @@ function readOptions(name: string, rootPath: string, logger: Logger): LocalVolum
 
 /**
  * Deletes a removed volume's directory. The usual volume (an empty `_data`, maybe `opts.json`) goes
- * with two or three system calls on the thread pool (an `rmdir` waits on the file system's journal
- * for a while, which must not stall the event loop); anything else (data, symlinks, odd entries)
+ * with two or three system calls on the thread pool (an `rmdir` waits for the file system for a
+ * while, which must not stall the event loop); anything else (data, symlinks, odd entries)
  * is left to the recursive removal.
  */
 async function removeVolumeDirectory(path: string): Promise<void> {

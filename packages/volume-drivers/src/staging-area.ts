@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { system } from '@berth/errdefs';
@@ -144,11 +144,19 @@ export class StagingArea {
     return join(this.dir, `${SPARE_PREFIX}${slot}`);
   }
 
+  /**
+   * Makes spare `slot`. In place, on the event loop, once the current turn of it is over (so the
+   * create that took the spare has its commit and sync under way first): `mkdir` costs system time
+   * rather than waiting on the disk, and on the thread pool it queued the syncs of other creates
+   * behind it (measured 16 at a time: 1,609 creates/s and 613 µs of CPU each on the pool, 2,248/s
+   * and 467 µs in place; load 3.5).
+   */
   async #fill(slot: number): Promise<void> {
     this.#slots[slot] = 'busy';
     const path = this.#sparePath(slot);
     try {
-      await makeVolumeDirs(path);
+      await new Promise((resolve) => setImmediate(resolve));
+      makeVolumeDirsSync(path);
       this.#slots[slot] = 'ready';
     } catch (err) {
       this.#logger.debug('cannot make a spare volume directory', { path, error: String(err) });
@@ -159,21 +167,20 @@ export class StagingArea {
 }
 
 /**
- * Makes a new directory `dir` (0701) and its `_data` (0755), whatever the umask. `mkdir` goes to
- * the thread pool: allocating a directory costs tens to hundreds of µs of system time, which must
- * not stall the event loop; `chmod` of the new inode costs a few µs and runs in place. Errors read
- * as moby's, naming the volume's paths (`for`; the spare's own by default).
+ * Makes a new directory `dir` (0701) and its `_data` (0755), whatever the umask, in place (see
+ * `StagingArea#fill` for why). Errors read as moby's, naming the volume's paths (`named`; the
+ * spare's own by default).
  */
-export async function makeVolumeDirs(dir: string, named: { rootPath: string; dataPath: string } = { rootPath: dir, dataPath: join(dir, VOLUME_DATA_DIR) }): Promise<void> {
+export function makeVolumeDirsSync(dir: string, named: { rootPath: string; dataPath: string } = { rootPath: dir, dataPath: join(dir, VOLUME_DATA_DIR) }): void {
   try {
-    await mkdir(dir, { mode: 0o701 });
+    mkdirSync(dir, { mode: 0o701 });
     chmodSync(dir, 0o701);
   } catch (err) {
     throw system(`error while creating volume root path '${named.rootPath}': ${(err as Error).message}`, { cause: err });
   }
   const data = join(dir, VOLUME_DATA_DIR);
   try {
-    await mkdir(data, { mode: 0o755 });
+    mkdirSync(data, { mode: 0o755 });
     chmodSync(data, 0o755);
   } catch (err) {
     throw system(`error while creating volume data path '${named.dataPath}': ${(err as Error).message}`, { cause: err });
