@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
-import { chmod, mkdir, realpath, rm, rmdir, unlink } from 'node:fs/promises';
+import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
+import { chmod, mkdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, invalidParameter, system } from '@berth/errdefs';
 import { GroupSync, KeyedLock } from '@berth/locker';
@@ -528,27 +528,29 @@ function readOptions(name: string, rootPath: string, logger: Logger): LocalVolum
 
 /**
  * Deletes a removed volume's directory. The usual volume (an empty `_data`, maybe `opts.json`) goes
- * with two or three system calls on the thread pool (an `rmdir` waits for the file system for a
- * while, which must not stall the event loop); anything else (data, symlinks, odd entries)
- * is left to the recursive removal.
+ * with two or three system calls in place, once the current turn of the event loop is over (so the
+ * caller's commit and sync of the record are under way first): they cost system time, and two
+ * thread-pool round trips cost more (a hand-off and a wake-up each). Anything else (data, symlinks,
+ * odd entries) is left to the recursive removal, on the thread pool.
  */
 async function removeVolumeDirectory(path: string): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
   const gone = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
   try {
-    await rmdir(join(path, VOLUME_DATA_DIR));
+    rmdirSync(join(path, VOLUME_DATA_DIR));
   } catch (err) {
     if (!gone(err)) return removeTree(path);
   }
   try {
-    await rmdir(path);
+    rmdirSync(path);
     return;
   } catch (err) {
     if (gone(err)) return;
     if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') return removeTree(path);
   }
   try {
-    await unlink(join(path, VOLUME_OPTIONS_FILE));
-    await rmdir(path);
+    unlinkSync(join(path, VOLUME_OPTIONS_FILE));
+    rmdirSync(path);
   } catch (err) {
     if (!gone(err)) return removeTree(path);
   }
