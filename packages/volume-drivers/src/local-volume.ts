@@ -24,6 +24,8 @@ export interface LocalVolumeContext {
   readonly readOptions: (name: string, rootPath: string) => LocalVolumeOptions | undefined;
 }
 
+const DATA_SUFFIX = `/${VOLUME_DATA_DIR}`;
+
 /** Options not read yet: the volume was found at start, and its `opts.json` is read on first use. */
 export const UNREAD_OPTIONS = Symbol('unread options');
 
@@ -57,12 +59,14 @@ export class LocalVolume implements Volume {
    * than kept: thousands of volumes are known at once, and their paths are seldom asked for.
    */
   get rootPath(): string {
-    return this.#ctx.rootPrefix + this.name;
+    // `join('')` of the parts makes one flat string (`+` makes a tree of them, which a path kept
+    // with a volume's listing would keep alive, three nodes per volume).
+    return [this.#ctx.rootPrefix, this.name].join('');
   }
 
   /** `<root>/<name>/_data`: the data and the mount target. */
   get dataPath(): string {
-    return `${this.#ctx.rootPrefix}${this.name}/${VOLUME_DATA_DIR}`;
+    return [this.#ctx.rootPrefix, this.name, DATA_SUFFIX].join('');
   }
 
   /**

@@ -19,7 +19,7 @@ export async function toVolumeInfo(v: StoredVolume, options: ToVolumeInfoOptions
   } catch {
     createdAt = undefined;
   }
-  return build(v, createdAt, options.mountpoint, statusOf(v, options));
+  return build(v, formatRFC3339(createdAt), options.mountpoint, statusOf(v, options));
 }
 
 /**
@@ -29,7 +29,7 @@ export async function toVolumeInfo(v: StoredVolume, options: ToVolumeInfoOptions
 export function toVolumeInfoSync(v: StoredVolume, options: ToVolumeInfoOptions): VolumeInfo | undefined {
   const status = statusOf(v, options);
   if (v.createdAt !== undefined) {
-    return status === undefined && options.mountpoint === v.volume.cachedPath() ? listedInfo(v) : build(v, new Date(v.createdAt), options.mountpoint, status);
+    return status === undefined && options.mountpoint === v.volume.cachedPath() ? listedInfo(v) : build(v, createdAtText(v.createdAt), options.mountpoint, status);
   }
   if (v.volume.createdAtSync === undefined) return undefined;
   let createdAt: Date | undefined;
@@ -38,7 +38,7 @@ export function toVolumeInfoSync(v: StoredVolume, options: ToVolumeInfoOptions):
   } catch {
     createdAt = undefined;
   }
-  return build(v, createdAt, options.mountpoint, status);
+  return build(v, formatRFC3339(createdAt), options.mountpoint, status);
 }
 
 /**
@@ -63,7 +63,7 @@ const listed = new WeakMap<StoredVolume, VolumeInfo>();
 function listedInfo(v: StoredVolume): VolumeInfo {
   let info = listed.get(v);
   if (info === undefined) {
-    info = Object.freeze(withCreatedAt(build(v, undefined, v.volume.cachedPath(), undefined), v.createdAt ?? Number.NaN));
+    info = Object.freeze(build(v, createdAtText(v.createdAt ?? Number.NaN), v.volume.cachedPath(), undefined));
     listed.set(v, info);
   }
   return info;
@@ -76,11 +76,10 @@ function listedInfo(v: StoredVolume): VolumeInfo {
  */
 let lastSecond: { second: number; text: string } | undefined;
 
-function withCreatedAt(info: VolumeInfo, ms: number): VolumeInfo {
+function createdAtText(ms: number): string {
   const second = Math.floor(ms / 1000);
   if (lastSecond?.second !== second) lastSecond = { second, text: formatRFC3339(new Date(ms)) };
-  info.CreatedAt = lastSecond.text;
-  return info;
+  return lastSecond.text;
 }
 
 function statusOf(v: StoredVolume, options: ToVolumeInfoOptions): Record<string, unknown> | undefined {
@@ -89,9 +88,9 @@ function statusOf(v: StoredVolume, options: ToVolumeInfoOptions): Record<string,
   return status !== undefined && Object.keys(status).length > 0 ? status : undefined;
 }
 
-function build(v: StoredVolume, createdAt: Date | undefined, mountpoint: string, status: Record<string, unknown> | undefined): VolumeInfo {
+function build(v: StoredVolume, createdAt: string, mountpoint: string, status: Record<string, unknown> | undefined): VolumeInfo {
   const info: VolumeInfo = {
-    CreatedAt: formatRFC3339(createdAt),
+    CreatedAt: createdAt,
     Driver: v.driverName,
     Labels: v.labels === null ? null : { ...v.labels },
     Mountpoint: mountpoint,

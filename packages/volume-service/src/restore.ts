@@ -1,6 +1,6 @@
 import { getFromDriver, scopeOf } from './lookup.js';
 import type { MetadataStore, VolumeRecord } from './metadata-store.js';
-import { DEFAULT_DRIVER_NAME, ownCreatedAt, type CacheEntry } from './stored-volume.js';
+import { DEFAULT_DRIVER_NAME, ownCreatedAt, refSet, type CacheEntry } from './stored-volume.js';
 import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeScope } from './types.js';
 
 export interface RestoreDeps {
@@ -137,7 +137,7 @@ function cacheEntry(record: VolumeRecord, volume: Volume, driver: VolumeDriver, 
     scope,
     labels: record.labels === null ? null : (record.labels as Record<string, string>),
     options: record.options === null ? null : (record.options as Record<string, string>),
-    refs: new Set(record.refs),
+    refs: refSet(record.refs),
     driverRef: record.driver,
     createdAt,
   };

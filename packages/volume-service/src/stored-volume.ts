@@ -30,7 +30,8 @@ export interface CacheEntry {
   scope: VolumeScope;
   labels: StringMap | null;
   options: StringMap | null;
-  refs: Set<string>;
+  /** Never changed in place: replaced (`withRef`, `withoutRef`), and shared while empty. */
+  refs: ReadonlySet<string>;
   driverRef: string | undefined;
   readonly createdAt: number | undefined;
   /** The last {@link snapshot} of this entry, handed out again while it still describes it. */
@@ -70,4 +71,21 @@ export function ownCreatedAt(driver: VolumeDriver | undefined, volume: Volume): 
   } catch {
     return undefined;
   }
+}
+
+const NO_REFS: ReadonlySet<string> = new Set();
+
+/** A set of references; every entry without any shares one (thousands of volumes have none). */
+export function refSet(refs: Iterable<string>): ReadonlySet<string> {
+  const set = new Set(refs);
+  return set.size === 0 ? NO_REFS : set;
+}
+
+export function withRef(refs: ReadonlySet<string>, ref: string): ReadonlySet<string> {
+  return refs.has(ref) ? refs : new Set([...refs, ref]);
+}
+
+export function withoutRef(refs: ReadonlySet<string>, ref: string): ReadonlySet<string> {
+  if (!refs.has(ref)) return refs;
+  return refSet([...refs].filter((r) => r !== ref));
 }

@@ -7,7 +7,7 @@ import { lookupVolume, scopeOf } from './lookup.js';
 import type { MetadataStore, StringMap, VolumeRecord } from './metadata-store.js';
 import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
-import { DEFAULT_DRIVER_NAME, ownCreatedAt, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
+import { DEFAULT_DRIVER_NAME, ownCreatedAt, refSet, snapshot, withoutRef, withRef, type CacheEntry, type StoredVolume } from './stored-volume.js';
 import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeEventSink, VolumeScope } from './types.js';
 
 export interface VolumeStoreDeps {
@@ -150,7 +150,7 @@ export class VolumeStore {
         } catch (err) {
           throw opError('release', name, wrapError(err, 'error removing volume metadata'));
         }
-        entry?.refs.delete(ref);
+        if (entry !== undefined) entry.refs = withoutRef(entry.refs, ref);
       },
       { signal: options.signal },
     );
@@ -331,7 +331,7 @@ export class VolumeStore {
       scope: await scopeOf(driver, signal),
       labels: record.labels,
       options: record.options,
-      refs: new Set(refs),
+      refs: refSet(refs),
       driverRef,
       createdAt,
     };
@@ -540,7 +540,7 @@ export class VolumeStore {
       scope: resolved.scope,
       labels: copyMap(resolved.labels),
       options: copyMap(resolved.options),
-      refs: new Set(cached?.refs ?? resolved.refs),
+      refs: refSet(cached?.refs ?? resolved.refs),
       driverRef,
       createdAt: resolved.createdAt,
     };
@@ -556,7 +556,7 @@ export class VolumeStore {
     } catch (err) {
       throw wrapError(err, 'error setting volume metadata');
     }
-    entry.refs.add(ref);
+    entry.refs = withRef(entry.refs, ref);
     return true;
   }
 
