@@ -10,8 +10,13 @@ export function goJson(value: unknown): string {
 
 /** `goJson` without its newline: for answers assembled from parts encoded on their own. */
 export function goJsonLine(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  const json = JSON.stringify(value);
+  // Scanned once; replaced only in the rare answer that has them.
+  return LINE_SEPARATORS.test(json) ? json.replace(LINE_SEPARATORS_ALL, (c) => `\\u${c.charCodeAt(0).toString(16)}`) : json;
 }
+
+const LINE_SEPARATORS = /[\u2028\u2029]/;
+const LINE_SEPARATORS_ALL = /[\u2028\u2029]/g;
 
 export function writeJson(res: ServerResponse, status: number, value: unknown): void {
   writeEncodedJson(res, status, goJsonLine(value));
