@@ -1,7 +1,15 @@
 import { BerthError, invalidParameter, notFound, wrap } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
 import { createPluginAdapter } from './plugin-adapter.js';
-import { noopLogger, type CallOptions, type Logger, type PluginGetter, type PluginRefMode, type VolumeDriver } from './types.js';
+import {
+  noopLogger,
+  type CallOptions,
+  type ListPluginsOptions,
+  type Logger,
+  type PluginGetter,
+  type PluginRefMode,
+  type VolumeDriver,
+} from './types.js';
 
 /** The plugin capability of volume drivers (moby's `extName`). */
 export const VOLUME_DRIVER_CAPABILITY = 'VolumeDriver';
@@ -91,9 +99,10 @@ export class VolumeDriverRegistry {
   /**
    * Every registered driver, plus one for every volume-driver plugin the getter knows
    * (`getAllByCap`), keeping those of legacy plugins for later lookups. A plugin that cannot be
-   * adapted is logged and left out rather than failing the whole list.
+   * adapted is logged and left out rather than failing the whole list; plugins the getter leaves
+   * out because they are still starting are reported to `options.onLeftOut`.
    */
-  async getAllDrivers(options?: CallOptions): Promise<VolumeDriver[]> {
+  async getAllDrivers(options?: ListPluginsOptions): Promise<VolumeDriver[]> {
     if (this.#pluginGetter === undefined) return [...this.#drivers.values()];
     let plugins: unknown[];
     try {
