@@ -5,14 +5,36 @@ import type { ServerResponse } from 'node:http';
  * terminated, U+2028/U+2029 escaped.
  */
 export function goJson(value: unknown): string {
-  return `${JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)}\n`;
+  return `${goJsonLine(value)}\n`;
 }
 
+/** `goJson` without its newline. */
+function goJsonLine(value: unknown): string {
+  const json = JSON.stringify(value);
+  // Scanned once; replaced only in the rare answer that has them.
+  return LINE_SEPARATORS.test(json) ? json.replace(LINE_SEPARATORS_ALL, (c) => `\\u${c.charCodeAt(0).toString(16)}`) : json;
+}
+
+const LINE_SEPARATORS = /[\u2028\u2029]/;
+const LINE_SEPARATORS_ALL = /[\u2028\u2029]/g;
+
 export function writeJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = goJson(value);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  const json = goJsonLine(value);
+  const length = Buffer.byteLength(json) + 1;
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': length });
+  if (length < LARGE_ANSWER) {
+    res.end(`${json}\n`);
+    return;
+  }
+  // A large answer (a `volume ls` of thousands) is encoded once into the buffer that is sent:
+  // appending the newline to the string would copy all of it again just to flatten it.
+  const body = Buffer.allocUnsafe(length);
+  body.write(json, 0, length - 1, 'utf8');
+  body[length - 1] = 0x0a;
   res.end(body);
 }
+
+const LARGE_ANSWER = 64 * 1024;
 
 /** A status with no body (204, or 200 for moby's empty answers). */
 export function writeEmpty(res: ServerResponse, status: number): void {
