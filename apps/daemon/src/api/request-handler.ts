@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidParameter } from '@berth/errdefs';
 import type { Logger } from '../logger.js';
-import type { ApiResponse } from './api-response.js';
 import { BERTH_VERSION, MAX_API_VERSION, MIN_API_VERSION } from '../version.js';
+import type { ApiResponse } from './api-response.js';
 import { versionGreaterThan, versionLessThan } from './api-version.js';
 import type { RequestContext } from './context.js';
 import { Form, unescapePath } from './form.js';
