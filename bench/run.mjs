@@ -679,7 +679,7 @@ function report() {
       const h = w.hungPlugin?.[hangAt]?.berthd;
       const label = `volume ls, plugin hung ${hangAt === 'activate' ? 'in Plugin.Activate' : 'in VolumeDriver.List'}: < 2.5 s, Warnings name it`;
       if (h === undefined) return [label, '–', 'not measured'];
-      const shown = h.timedOut ? `> ${h.capMs / 1000} s` : `${(h.ms / 1000).toFixed(2)} s${h.warningNamesPlugin ? '' : ', not in Warnings'}`;
+      const shown = h.timedOut ? `> ${h.capMs / 1000} s` : `${seconds(h.ms)}${h.warningNamesPlugin ? '' : ', not in Warnings'}`;
       return [label, shown, !h.timedOut && h.ms < 2500 && h.warningNamesPlugin ? 'met' : 'NOT MET'];
     }),
     ...[
@@ -688,7 +688,7 @@ function report() {
     ].map(([label, r]) => {
       const v = r?.values.berthd;
       if (v === undefined) return [label, '–', 'not measured'];
-      return [label, typeof v === 'number' ? `${(v / 1000).toFixed(2)} s` : cell(v, fmt0), typeof v === 'number' && v < 500 ? 'met' : 'NOT MET'];
+      return [label, typeof v === 'number' ? seconds(v) : cell(v, fmt0), typeof v === 'number' && v < 500 ? 'met' : 'NOT MET'];
     }),
   ];
   for (const [label, shown, verdict] of absolute) {
@@ -720,6 +720,11 @@ function median(xs) {
   const s = xs.filter((x) => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
   if (s.length === 0) return undefined;
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** A duration for the targets table: seconds, or ms below one. */
+function seconds(ms) {
+  return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
 function fmt0(x) {
