@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { conflict, invalidParameter, isConflict, wrap } from '@berth/errdefs';
-import { computePrivileges, type PluginManager, type PluginPrivilege, type RootfsInstallOptions } from '@berth/plugin-manager';
+import type { PluginManager, RootfsInstallOptions } from '@berth/plugin-manager';
 import type { ContentStore, JsonMessage, RegistryAuth, RegistryOptions } from '@berth/plugin-registry';
-import { familiarString, parseNormalizedNamed, type NamedReference, type Plugin } from '@berth/plugin-store';
+import { computePrivileges, familiarString, parseNormalizedNamed, type NamedReference, type Plugin, type PluginPrivilege } from '@berth/plugin-store';
 import { loadRegistry } from './lazy-modules.js';
 import type { Logger } from './logger.js';
 

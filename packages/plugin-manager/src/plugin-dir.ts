@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { system } from '@berth/errdefs';
-import { decodeGo, PLUGIN_SHAPE } from './go-json.js';
-import type { PluginObject } from '@berth/plugin-store';
+import { decodePluginObject, type PluginObject } from '@berth/plugin-store';
 
 // moby's on-disk layout under the manager root (`<data-root>/plugins`):
 //   <id>/config.json        {"plugin": <Engine API object>, "Rootfs": "<abs path>", ...}, 0600
@@ -60,7 +59,7 @@ export async function loadPluginFile(root: string, id: string): Promise<LoadedPl
   }
   let object: PluginObject;
   try {
-    object = decodeGo(raw ?? null, PLUGIN_SHAPE) as PluginObject;
+    object = decodePluginObject(raw ?? null);
   } catch (err) {
     throw system(`error decoding ${file}: ${(err as Error).message}`, { cause: err });
   }

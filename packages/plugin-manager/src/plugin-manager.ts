@@ -22,7 +22,6 @@ import { setupInitLayer } from './init-layer.js';
 import { pluginLogStream } from './log-stream.js';
 import { noopLogger, type Logger } from './logger.js';
 import { makeRShared, recursiveUnmount } from './mounts.js';
-import { parsePluginConfig } from './plugin-config.js';
 import {
   atomicRemoveAll,
   CONFIG_FILE,
@@ -42,10 +41,18 @@ import {
   tmpDir,
   UPGRADE_CONFIG_FILE,
 } from './plugin-dir.js';
-import type { PluginConfig, PluginObject } from '@berth/plugin-store';
-import { initEmptySettings, interfaceTypes, type PluginPrivilege } from './plugin-object.js';
-import { computePrivileges, validatePrivileges } from './privileges.js';
-import { pluginNameForCreate, pluginNameForPull } from './reference.js';
+import {
+  computePrivileges,
+  initEmptySettings,
+  interfaceTypes,
+  parsePluginConfig,
+  pluginNameForCreate,
+  pluginNameForPull,
+  validatePrivileges,
+  type PluginConfig,
+  type PluginObject,
+  type PluginPrivilege,
+} from '@berth/plugin-store';
 import { applySettings } from './settings.js';
 import { waitForSocket } from './socket-wait.js';
 import { buildSpec } from './spec.js';
@@ -400,7 +407,7 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
    * store's `plugin <name> already exists` (conflict; pull answers it as 400, as moby).
    */
   validateName(name: string): string {
-    const fullName = pluginNameForPull(name);
+    const fullName = pluginNameForPull(name, name);
     this.#store.validateName(fullName);
     return fullName;
   }
@@ -414,7 +421,7 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
   async installFromRootfs(name: string, options: RootfsInstallOptions): Promise<P> {
     try {
       this.#assertOpen();
-      const fullName = pluginNameForPull(name);
+      const fullName = pluginNameForPull(name, name);
       return await this.#names.with(fullName, async () => {
         try {
           this.#store.validateName(fullName);

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { invalidParameter } from '@berth/errdefs';
+import { DEFAULT_MAX_CONFIG_BYTES } from '@berth/plugin-store';
 import { extractRootfsTar, type TarEntry } from './safe-extract.js';
-
-/** Largest `config.json` accepted from a context; real ones are a few KiB. */
-export const DEFAULT_MAX_CONFIG_BYTES = 1 << 20;
 
 export interface ExtractOptions {
   signal?: AbortSignal | undefined;

@@ -18,7 +18,7 @@ export type {
 export { loginRegistry, loginHost, LOGIN_SUCCEEDED } from './login.js';
 export type { LoginOptions } from './login.js';
 export { DEFAULT_INSECURE_REGISTRIES, isInsecureRegistry } from './insecure.js';
-export { parseRemote, pullPluginName, referenceString } from './names.js';
+export { parseRemote } from './names.js';
 export { applyLayer } from './layer-extract.js';
 export type { ApplyLayerOptions } from './layer-extract.js';
 export { packRootfs } from './rootfs-tar.js';

@@ -18,9 +18,13 @@ export type {
   PluginUser,
   PluginRootfs,
 } from './plugin-types.js';
-export { parseCapability, formatCapability, pluginType } from './capability.js';
+export { parseCapability, formatCapability, pluginType, interfaceTypes } from './capability.js';
+export { parsePluginConfig, decodePluginObject, initEmptySettings, DEFAULT_MAX_CONFIG_BYTES } from './plugin-config.js';
+export { computePrivileges, validatePrivileges } from './privileges.js';
+export type { PluginPrivilege } from './privileges.js';
+export { pluginNameForCreate, pluginNameForPull } from './plugin-names.js';
 export type { CapabilityID } from './capability.js';
-export { parseNormalizedNamed, familiarName, familiarString, tagNameOnly } from './reference.js';
+export { parseNormalizedNamed, familiarName, familiarString, tagNameOnly, referenceString } from './reference.js';
 export type { NamedReference } from './reference.js';
 export {
   pluginNotFound,

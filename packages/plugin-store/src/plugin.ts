@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { unavailable } from '@berth/errdefs';
-import { parseCapability, type CapabilityID } from './capability.js';
+import { interfaceTypes, type CapabilityID } from './capability.js';
 import { PROTOCOL_SCHEME_HTTP_V1, REF_DELTA, type CompatPlugin } from './compat-plugin.js';
 import { inadequateCapability } from './errors.js';
 import { PluginClient, type PluginClientOptions } from './plugin-client.js';
@@ -68,7 +68,7 @@ export class Plugin implements CompatPlugin {
 
   /** `Config.Interface.Types`, parsed. */
   types(): CapabilityID[] {
-    return (this.object.Config.Interface.Types ?? []).map(parseCapability);
+    return interfaceTypes(this.object.Config);
   }
 
   /**

@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { isNotFound, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import type { PluginObject, PluginPrivilege } from '@berth/plugin-manager';
 import type { JsonMessage, RegistryAuth } from '@berth/plugin-registry';
-import { parseNormalizedNamed, tagNameOnly, type NamedReference } from '@berth/plugin-store';
+import { parseNormalizedNamed, pluginNameForPull, tagNameOnly, type NamedReference, type PluginObject, type PluginPrivilege } from '@berth/plugin-store';
 import { goString, goStringSlice, goStruct, type GoType } from '../go-json/decode.js';
 import { atoi } from '../go-strconv.js';
 import { loadRegistry } from '../lazy-modules.js';
@@ -99,7 +98,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
       const privileges = await readPrivileges(ctx);
       const remote = form.get('remote');
       const { ref } = parseRemoteRef(remote);
-      const local = (await loadRegistry()).pullPluginName(remote, form.get('name'));
+      const local = pluginNameForPull(remote, form.get('name'));
       await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.pull(ref, local, privileges, options));
     }),
     route('POST', '/plugins/{name:.*}/push', async (ctx) => {
@@ -114,7 +113,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
         const privileges = await readPrivileges(ctx);
         const remote = form.get('remote');
         const { ref } = parseRemoteRef(remote);
-        const local = (await loadRegistry()).pullPluginName(remote, name(ctx));
+        const local = pluginNameForPull(remote, name(ctx));
         await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.upgrade(ref, local, privileges, options));
       },
       { minVersion: '1.26' },

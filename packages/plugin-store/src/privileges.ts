@@ -1,6 +1,12 @@
 import { system } from '@berth/errdefs';
-import type { PluginConfig } from '@berth/plugin-store';
-import type { PluginPrivilege } from './plugin-object.js';
+import type { PluginConfig } from './plugin-types.js';
+
+/** One privilege a plugin asks for (moby `plugin.Privilege`): an entry of `GET /plugins/privileges`. */
+export interface PluginPrivilege {
+  Name: string;
+  Description: string;
+  Value: string[] | null;
+}
 
 /** The privileges a plugin's config asks for, in moby's order (`computePrivileges`). */
 export function computePrivileges(config: PluginConfig): PluginPrivilege[] {

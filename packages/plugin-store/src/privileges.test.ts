@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parsePluginConfig } from './plugin-config.js';
-import type { PluginPrivilege } from './plugin-object.js';
-import { computePrivileges, validatePrivileges } from './privileges.js';
+import { computePrivileges, validatePrivileges, type PluginPrivilege } from './privileges.js';
 
 const p = (Name: string, Value: string[]): PluginPrivilege => ({ Name, Description: 'Description', Value });
 

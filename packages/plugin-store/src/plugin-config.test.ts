@@ -1,4 +1,4 @@
-import { emptyPluginConfig } from '@berth/plugin-store';
+import { emptyPluginConfig } from './plugin-types.js';
 import { describe, expect, it } from 'vitest';
 import { parsePluginConfig } from './plugin-config.js';
 

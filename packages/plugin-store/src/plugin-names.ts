@@ -1,8 +1,7 @@
 import { invalidParameter } from '@berth/errdefs';
-import { familiarString, parseNormalizedNamed, tagNameOnly, type NamedReference } from '@berth/plugin-store';
+import { familiarString, parseNormalizedNamed, tagNameOnly, type NamedReference } from './reference.js';
 
-// Plugin names as the manager's `create` and `pull` take them, over the reference grammar of
-// `@berth/plugin-store` (Docker's `distribution/reference`).
+// The local names of managed plugins, over the reference grammar (Docker's `distribution/reference`).
 
 /**
  * The name a plugin created from a tar context gets (moby's `CreateFromContext`): the familiar form
@@ -21,16 +20,17 @@ export function pluginNameForCreate(text: string): string {
 }
 
 /**
- * The name a pulled plugin is installed under (moby's `Pull` revalidates it): the familiar form
- * with `:latest` added when untagged; digests are refused (`cannot use digest in plugin tag`).
+ * The local name of a pulled plugin (moby's `getName` in the plugin router): without `name`, the
+ * familiar form of the remote, a digest reference becoming `repo:tag` or `repo:latest`; with
+ * `name`, that name, which may not hold a digest (`cannot use digest in plugin tag`), `:latest`
+ * added when untagged.
  */
-export function pluginNameForPull(text: string): string {
-  let ref: NamedReference;
-  try {
-    ref = parseNormalizedNamed(text);
-  } catch (err) {
-    throw invalidParameter(`failed to parse "${text}": ${(err as Error).message}`, { cause: err });
+export function pluginNameForPull(remote: string, name?: string): string {
+  if (name === undefined || name === '') {
+    const { digest: _digest, ...named } = parseNormalizedNamed(remote);
+    return familiarString(tagNameOnly(named));
   }
+  const ref = parseNormalizedNamed(name);
   if (ref.digest !== undefined) throw invalidParameter('cannot use digest in plugin tag');
   return familiarString(tagNameOnly(ref));
 }
