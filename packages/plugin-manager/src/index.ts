@@ -18,7 +18,5 @@ export type { OciDevice, OciDeviceRule } from './devices.js';
 export { applySettings } from './settings.js';
 export { DEFAULT_RESTART_POLICY } from './backoff.js';
 export type { RestartPolicy } from './backoff.js';
-export { extractRootfsTar } from './safe-extract.js';
-export type { ExtractRootfsOptions } from './safe-extract.js';
 export { noopLogger } from './logger.js';
 export type { Logger } from './logger.js';

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { invalidParameter } from '@berth/errdefs';
-import { DEFAULT_MAX_CONFIG_BYTES } from '@berth/plugin-store';
-import { extractRootfsTar, type TarEntry } from './safe-extract.js';
+import { DEFAULT_MAX_CONFIG_BYTES, extractRootfsTar, type TarEntry } from '@berth/plugin-store';
 
 export interface ExtractOptions {
   signal?: AbortSignal | undefined;

@@ -23,6 +23,8 @@ export { parsePluginConfig, decodePluginObject, initEmptySettings, DEFAULT_MAX_C
 export { computePrivileges, validatePrivileges } from './privileges.js';
 export type { PluginPrivilege } from './privileges.js';
 export { pluginNameForCreate, pluginNameForPull } from './plugin-names.js';
+export { extractRootfsTar } from './rootfs-extract.js';
+export type { ExtractRootfsOptions, ExtractRootfsResult, TarEntry } from './rootfs-extract.js';
 export type { CapabilityID } from './capability.js';
 export { parseNormalizedNamed, familiarName, familiarString, tagNameOnly, referenceString } from './reference.js';
 export type { NamedReference } from './reference.js';
