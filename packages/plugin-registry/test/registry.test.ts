@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf } from '@berth/errdefs';
 import { parseNormalizedNamed } from '@berth/plugin-store';
@@ -326,10 +325,10 @@ describe.skipIf(skip || (noOpenssl !== undefined && !process.env['CI']))('a regi
 
     // What a client without the class gets: a token the registry refuses.
     const basic = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
-    const tokenRes = await request(`${tokens.auth.realm}?service=${tokens.auth.service}&scope=repository:tokens/sample:pull`, { headers: { authorization: basic } });
-    const { token } = (await tokenRes.body.json()) as { token: string };
-    const denied = await request(`http://${registry.host}/v2/tokens/sample/manifests/latest`, { headers: { authorization: `Bearer ${token}` } });
-    expect(denied.statusCode).toBe(401);
-    expect(await denied.body.text()).toContain('UNAUTHORIZED');
+    const tokenRes = await fetch(`${tokens.auth.realm}?service=${tokens.auth.service}&scope=repository:tokens/sample:pull`, { headers: { authorization: basic } });
+    const { token } = (await tokenRes.json()) as { token: string };
+    const denied = await fetch(`http://${registry.host}/v2/tokens/sample/manifests/latest`, { headers: { authorization: `Bearer ${token}` } });
+    expect(denied.status).toBe(401);
+    expect(await denied.text()).toContain('UNAUTHORIZED');
   });
 });

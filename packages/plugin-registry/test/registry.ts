@@ -5,7 +5,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 
 // A real distribution registry (Debian's `docker-registry`, 2.8) on a loopback port, plain HTTP,
 // filesystem storage in a temp directory; optionally with htpasswd (bcrypt) basic auth.
@@ -93,9 +92,9 @@ export async function startRegistry(options: { htpasswd?: RegistryUser; token?: 
   for (;;) {
     if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}: ${stderr}`);
     try {
-      const res = await request(`http://${host}/v2/`);
-      await res.body.dump();
-      if (res.statusCode === 200 || res.statusCode === 401) break;
+      const res = await fetch(`http://${host}/v2/`);
+      await res.arrayBuffer();
+      if (res.status === 200 || res.status === 401) break;
     } catch {
       // not listening yet
     }
