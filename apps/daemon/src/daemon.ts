@@ -3,8 +3,9 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
+import { ContainerdSupervisor, LazyContainerdExecutor } from '@berth/plugin-executor-containerd/lazy';
 import { PluginManager } from '@berth/plugin-manager';
-import type { ContentStore } from '@berth/plugin-registry';
+import { ContentStore, loginRegistry, PluginDistribution } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { adoptDockerMetadata, RESERVED_VOLUME_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
@@ -16,14 +17,11 @@ import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
 import { ContainerdSupervisor } from './containerd-supervisor.js';
 import { DataRootLock } from './data-root-lock.js';
-import { loadRegistry } from './lazy-modules.js';
 import { loadOrCreateEngineId } from './engine-id.js';
 import { EventsService } from './events/events-service.js';
 import { lookupGroup } from './group.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PidFile } from './pidfile.js';
-import { LazyContainerdExecutor } from './plugin-executor.js';
-import { RegistryPlugins } from './registry-plugins.js';
 import { BERTH_VERSION } from './version.js';
 
 /** The steps of start and shutdown, in the order they run (see `DaemonOptions.trace`). */
@@ -144,22 +142,13 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     // after the volume restore, as in moby, and the sink forwards once it exists.
     const pluginExecRoot = join(config.execRoot, 'plugins');
     const pluginRoot = join(config.dataRoot, 'plugins');
-    // moby's layout: the content store of plugin images at `<data-root>/plugins/storage`, made
-    // (with the registry client) only when a registry or the garbage collector first needs it.
-    const storageDir = join(pluginRoot, 'storage');
-    let store: Promise<ContentStore> | undefined;
-    const contentStore = (): Promise<ContentStore> =>
-      (store ??= loadRegistry().then(({ ContentStore: Store }) => new Store({ root: storageDir })));
+    // moby's layout: the content store of plugin images at `<data-root>/plugins/storage`.
+    const registry = { insecureRegistries: config.insecureRegistries, userAgent: `berth/${BERTH_VERSION}` };
+    const distribution = new PluginDistribution({ store: new ContentStore({ root: join(pluginRoot, 'storage') }), registry });
     plugins = await PluginManager.open<Plugin>({
       root: pluginRoot,
-      contentStore: {
-        list: async () => (await contentStore()).list(),
-        delete: async (digest) => (await contentStore()).delete(digest),
-        // Nothing to clear (and nothing to load) before anything was ever fetched or pushed.
-        removeIngests: async () => {
-          if (existsSync(join(storageDir, 'ingest'))) await (await contentStore()).removeIngests();
-        },
-      },
+      contentStore: distribution.store,
+      distribution,
       // `<exec-root>/plugins/<64-hex id>/<socket>` must stay below 108 bytes (a unix socket path).
       execRoot: pluginExecRoot,
       store: pluginStore,
@@ -178,13 +167,6 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // Bound late: the volume service is created after the manager.
       usersOf: (pluginName) => volumesOn(volumes, pluginName),
       logger: logger.child({ component: 'plugin-manager' }),
-    });
-
-    const registryPlugins = new RegistryPlugins({
-      manager: plugins,
-      store: contentStore,
-      registry: { insecureRegistries: config.insecureRegistries, userAgent: `berth/${BERTH_VERSION}` },
-      logger: logger.child({ component: 'plugin-registry' }),
     });
 
     trace('volume-drivers');
@@ -225,9 +207,12 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     api = await ApiServer.listen(config.hosts, {
       routes: [
         ...systemRoutes(info, events),
-        authRoute((request, signal) => registryPlugins.login(request, signal)),
+        authRoute(async (auth, signal) => {
+          const { status } = await loginRegistry({ serverAddress: auth.serverAddress, auth, registry, signal });
+          return { Status: status, IdentityToken: '' };
+        }),
         ...volumeRoutes(service),
-        ...pluginRoutes(plugins, registryPlugins),
+        ...pluginRoutes(plugins, plugins),
       ],
       logger: logger.child({ component: 'api' }),
       gid,

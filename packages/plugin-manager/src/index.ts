@@ -1,5 +1,7 @@
 export { PluginManager } from './plugin-manager.js';
-export type { PluginManagerOptions, CallOptions, EnableOptions, ForceOptions, RootfsInstallOptions } from './plugin-manager.js';
+export type { PluginManagerOptions } from './plugin-manager.js';
+export type { CallOptions, EnableOptions, ForceOptions } from './call-options.js';
+export type { RootfsInstallOptions } from './install.js';
 export type {
   ManagedPlugin,
   PluginStoreLike,
@@ -12,6 +14,7 @@ export type {
   ContentStoreLike,
   PluginImageRecord,
 } from './contracts.js';
+export type { Distribution, RemoteCallOptions, FetchedImage, BuiltImage } from './distribution.js';
 export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, PLUGIN_RUNTIME_DESTINATION } from './spec.js';
 export type { OciSpec, OciMount, SpecPaths } from './spec.js';
 export type { OciDevice, OciDeviceRule } from './devices.js';

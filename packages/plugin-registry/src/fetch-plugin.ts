@@ -11,8 +11,8 @@ import {
   type NamedReference,
   type PluginConfig,
   type PluginPrivilege,
+  type RegistryAuth,
 } from '@berth/plugin-store';
-import type { RegistryAuth } from './auth-config.js';
 import type { ContentStore } from './content-store.js';
 import { sha256Digest } from './digest.js';
 import { applyLayer } from './layer-extract.js';

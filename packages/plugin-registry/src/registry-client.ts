@@ -1,6 +1,5 @@
 import { BerthError, system, unavailable } from '@berth/errdefs';
-import type { NamedReference } from '@berth/plugin-store';
-import type { RegistryAuth } from './auth-config.js';
+import type { NamedReference, RegistryAuth } from '@berth/plugin-store';
 import { parseChallenges, type AuthChallenge } from './challenge.js';
 import { assertSha256Digest, sha256Digest } from './digest.js';
 import { discard, send, type HttpResponse } from './http-transport.js';

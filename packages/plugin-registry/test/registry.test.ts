@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf } from '@berth/errdefs';
-import { parseNormalizedNamed } from '@berth/plugin-store';
+import { parseNormalizedNamed, type JsonMessage } from '@berth/plugin-store';
 import {
   ContentStore,
   decodeRegistryAuth,
@@ -16,7 +16,6 @@ import {
   pushPlugin,
   RegistryClient,
   sha256Digest,
-  type JsonMessage,
 } from '../src/index.js';
 import { makeRootfs, sampleConfig, snapshot } from './fixtures.js';
 import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from './registry.js';

@@ -75,7 +75,7 @@ class FakeBackend implements PluginBackend {
 class FakeRegistry implements PluginRegistryBackend {
   calls: Array<[string, ...unknown[]]> = [];
   fail: 'before' | 'after' | undefined;
-  async privileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null> {
+  async remotePrivileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null> {
     this.calls.push(['privileges', familiarString(ref), options.auth, options.headers]);
     if (ref.path.endsWith('unknown')) return [];
     if (ref.path.endsWith('plain')) return null;

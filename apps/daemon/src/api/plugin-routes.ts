@@ -1,11 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import { isNotFound, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import type { JsonMessage, RegistryAuth } from '@berth/plugin-registry';
-import { parseNormalizedNamed, pluginNameForPull, tagNameOnly, type NamedReference, type PluginObject, type PluginPrivilege } from '@berth/plugin-store';
+import { decodeRegistryAuth } from '@berth/plugin-registry';
+import {
+  parseNormalizedNamed,
+  pluginNameForPull,
+  tagNameOnly,
+  type JsonMessage,
+  type NamedReference,
+  type PluginObject,
+  type PluginPrivilege,
+  type RegistryAuth,
+} from '@berth/plugin-store';
 import { goString, goStringSlice, goStruct, type GoType } from '../go-json/decode.js';
 import { atoi } from '../go-strconv.js';
-import { loadRegistry } from '../lazy-modules.js';
 import type { RequestContext } from './context.js';
 import { boolValue, type Form } from './form.js';
 import { JsonMessageStream } from './json-stream.js';
@@ -38,11 +46,11 @@ export interface RegistryCallOptions {
 }
 
 /**
- * The registry side (moby's `Privileges`, `Pull`, `Upgrade`, `Push`); the daemon's
- * `RegistryPlugins` provides it.
+ * The registry side (moby's `Privileges`, `Pull`, `Upgrade`, `Push`); `@berth/plugin-manager`'s
+ * `PluginManager` provides it too.
  */
 export interface PluginRegistryBackend {
-  privileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null>;
+  remotePrivileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null>;
   pull(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void>;
   upgrade(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void>;
   push(name: string, options: RegistryCallOptions): Promise<void>;
@@ -74,7 +82,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
     }),
     route('GET', '/plugins/privileges', async (ctx) => {
       const { ref } = parseRemoteRef(ctx.form().get('remote'));
-      const privileges = await registry.privileges(ref, { ...(await registryHeaders(ctx.req)), signal: ctx.signal });
+      const privileges = await registry.remotePrivileges(ref, { ...registryHeaders(ctx.req), signal: ctx.signal });
       writeJson(ctx.res, 200, privileges);
     }),
     route('DELETE', '/plugins/{name:.*}', async (ctx) => {
@@ -166,7 +174,7 @@ async function streamed(
 ): Promise<void> {
   const stream = new JsonMessageStream(ctx.res, { ...headers, 'Content-Type': 'application/json' });
   try {
-    await operation({ ...(await registryHeaders(ctx.req)), signal: ctx.signal, onProgress: (message) => stream.write(message) });
+    await operation({ ...registryHeaders(ctx.req), signal: ctx.signal, onProgress: (message) => stream.write(message) });
   } catch (err) {
     if (!stream.flushed) throw err;
     if (!ctx.signal.aborted) ctx.logger.error(`${ctx.req.method ?? 'POST'} ${ctx.req.url ?? ''} failed after streaming began`, { error: err });
@@ -179,8 +187,7 @@ async function streamed(
  * moby's `parseHeaders`: the `X-Meta-*` headers, forwarded to the registry, and `X-Registry-Auth`,
  * whose decoding errors are ignored ("to increase compatibility with the existing API").
  */
-async function registryHeaders(req: IncomingMessage): Promise<{ auth: RegistryAuth; headers: Record<string, string> }> {
-  const { decodeRegistryAuth } = await loadRegistry();
+function registryHeaders(req: IncomingMessage): { auth: RegistryAuth; headers: Record<string, string> } {
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(req.headers)) {
     if (!key.startsWith('x-meta-') || value === undefined) continue;
