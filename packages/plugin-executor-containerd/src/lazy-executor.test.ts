@@ -1,9 +1,9 @@
 import { PassThrough } from 'node:stream';
 import { BerthError, kindOf } from '@berth/errdefs';
 import { describe, expect, it } from 'vitest';
-import { CONTAINERD_MISSING } from './containerd-supervisor.js';
-import { silentLogger } from './logger.js';
-import { LazyContainerdExecutor } from './plugin-executor.js';
+import { CONTAINERD_MISSING } from './supervisor.js';
+import { noopLogger } from './logger.js';
+import { LazyContainerdExecutor } from './lazy-executor.js';
 
 const spec = { ociVersion: '1.0.2' } as never;
 
@@ -14,7 +14,7 @@ function executor(address: () => Promise<string>): LazyContainerdExecutor {
     stateDir: '/nonexistent/plugins',
     runtimeRoot: '/nonexistent/runc',
     exitHandler: { handleExitEvent: () => undefined },
-    logger: silentLogger,
+    logger: noopLogger,
   });
 }
 

@@ -1,8 +1,6 @@
 import type { Writable } from 'node:stream';
 import { BerthError, notFound } from '@berth/errdefs';
-import type { ContainerdExecutor } from '@berth/plugin-executor-containerd';
-import type { Executor, ExecutorCallOptions, ExitHandler, OciSpec } from '@berth/plugin-manager';
-import { loadContainerd } from './lazy-modules.js';
+import type { ContainerdExecutor, ExitHandler, OperationOptions } from './executor.js';
 import type { Logger } from './logger.js';
 
 export interface LazyContainerdExecutorOptions {
@@ -18,12 +16,11 @@ export interface LazyContainerdExecutorOptions {
 }
 
 /**
- * The plugin manager's executor, connected to containerd only when a plugin is first started or
- * re-attached: a daemon without enabled plugins never starts (or needs) containerd, and one
- * without containerd serves everything else, failing only plugin starts with the supervisor's
- * clear error.
+ * A `ContainerdExecutor` connected only when a plugin is first started or re-attached: a daemon
+ * without enabled plugins never loads gRPC or starts (or needs) containerd, and one without
+ * containerd serves everything else, failing only plugin starts with the supervisor's clear error.
  */
-export class LazyContainerdExecutor implements Executor {
+export class LazyContainerdExecutor {
   readonly #options: LazyContainerdExecutorOptions;
   #executor: Promise<ContainerdExecutor> | undefined;
   #closed = false;
@@ -37,17 +34,17 @@ export class LazyContainerdExecutor implements Executor {
     return this.#executor !== undefined;
   }
 
-  async create(id: string, spec: OciSpec, stdout: Writable, stderr: Writable, options?: ExecutorCallOptions): Promise<void> {
+  async create(id: string, spec: object, stdout: Writable, stderr: Writable, options?: OperationOptions): Promise<void> {
     const executor = await this.#connect(options?.signal, [stdout, stderr]);
     await executor.create(id, spec, stdout, stderr, options);
   }
 
-  async restore(id: string, stdout: Writable, stderr: Writable, options?: ExecutorCallOptions): Promise<boolean> {
+  async restore(id: string, stdout: Writable, stderr: Writable, options?: OperationOptions): Promise<boolean> {
     const executor = await this.#connect(options?.signal, [stdout, stderr]);
     return executor.restore(id, stdout, stderr, options);
   }
 
-  async signal(id: string, signal: number | string, options?: ExecutorCallOptions): Promise<void> {
+  async signal(id: string, signal: number | string, options?: OperationOptions): Promise<void> {
     // Never connected: nothing was started through this executor, so nothing runs to be signalled.
     if (this.#executor === undefined) throw notFound(`unknown plugin "${id}"`);
     await (await this.#executor).signal(id, signal, options);
@@ -66,7 +63,7 @@ export class LazyContainerdExecutor implements Executor {
     if (this.#closed) return this.#fail(new BerthError('unavailable', 'containerd plugin executor is closed'), streams);
     this.#executor ??= (async () => {
       const address = await this.#options.address({ signal });
-      const { ContainerdExecutor } = await loadContainerd();
+      const { ContainerdExecutor } = await import('./executor.js');
       return new ContainerdExecutor({
         address,
         namespace: this.#options.namespace,

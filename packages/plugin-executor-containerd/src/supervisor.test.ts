@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ContainerdClient } from '@berth/plugin-executor-containerd';
+import { ContainerdClient } from './client.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONTAINERD_MISSING, ContainerdSupervisor } from './containerd-supervisor.js';
-import { silentLogger } from './logger.js';
+import { CONTAINERD_MISSING, ContainerdSupervisor } from './supervisor.js';
+import { noopLogger } from './logger.js';
 
 const haveContainerd = (() => {
   try {
@@ -43,14 +43,14 @@ async function answers(address: string): Promise<boolean> {
 
 describe('ContainerdSupervisor', () => {
   it('uses the containerd given with --containerd as it is', async () => {
-    const supervisor = new ContainerdSupervisor({ address: '/x/containerd.sock', dir: '/nonexistent', logger: silentLogger });
+    const supervisor = new ContainerdSupervisor({ address: '/x/containerd.sock', dir: '/nonexistent', logger: noopLogger });
     expect(supervisor.managed).toBe(false);
     expect(await supervisor.address()).toBe('/x/containerd.sock');
   });
 
   it('says how to get containerd when there is none', async () => {
     const dir = await tempDir();
-    const supervisor = new ContainerdSupervisor({ dir: join(dir, 'containerd'), binary: 'berth-no-such-containerd', logger: silentLogger });
+    const supervisor = new ContainerdSupervisor({ dir: join(dir, 'containerd'), binary: 'berth-no-such-containerd', logger: noopLogger });
     await expect(supervisor.address()).rejects.toMatchObject({ kind: 'unavailable', message: CONTAINERD_MISSING });
   });
 
@@ -58,7 +58,7 @@ describe('ContainerdSupervisor', () => {
     'starts its own containerd on first use, restarts it when it dies, and stops it on close',
     async () => {
       const dir = join(await tempDir(), 'containerd');
-      const supervisor = new ContainerdSupervisor({ dir, logger: silentLogger, restartDelayMs: 50 });
+      const supervisor = new ContainerdSupervisor({ dir, logger: noopLogger, restartDelayMs: 50 });
       cleanup.push(() => supervisor.close());
       const address = await supervisor.address();
       expect(await answers(address)).toBe(true);
@@ -85,13 +85,13 @@ describe('ContainerdSupervisor', () => {
     'leaves its containerd running with live-restore, and the next supervisor adopts it',
     async () => {
       const dir = join(await tempDir(), 'containerd');
-      const first = new ContainerdSupervisor({ dir, logger: silentLogger });
+      const first = new ContainerdSupervisor({ dir, logger: noopLogger });
       const address = await first.address();
       const pid = Number(await readFile(join(dir, 'containerd.pid'), 'utf8'));
       await first.close({ keepRunning: true });
       expect(await answers(address)).toBe(true);
 
-      const second = new ContainerdSupervisor({ dir, logger: silentLogger });
+      const second = new ContainerdSupervisor({ dir, logger: noopLogger });
       cleanup.push(() => second.close());
       expect(await second.address()).toBe(address);
       expect(Number(await readFile(join(dir, 'containerd.pid'), 'utf8'))).toBe(pid);

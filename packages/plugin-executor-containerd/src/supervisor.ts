@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { BerthError } from '@berth/errdefs';
-import type { ContainerdProcess } from '@berth/plugin-executor-containerd';
-import { loadContainerd } from './lazy-modules.js';
+import type { ContainerdProcess } from './containerd-process.js';
 import type { Logger } from './logger.js';
 
 const run = promisify(execFile);
@@ -26,9 +25,10 @@ export interface ContainerdSupervisorOptions {
 }
 
 /**
- * The containerd berthd runs plugins with: the one given by `--containerd`, or berthd's own, which
+ * The containerd plugins run on: the one given (berthd's `--containerd`), or one of its own, which
  * it starts on first use (so that a daemon without managed plugins never pays for one), adopts if
- * an earlier berthd left it running, restarts when it dies, and stops on close.
+ * an earlier supervisor on the same directory left it running, restarts when it dies, and stops on
+ * close. gRPC and containerd's process code are loaded only then.
  */
 export class ContainerdSupervisor {
   readonly #options: ContainerdSupervisorOptions;
@@ -79,7 +79,7 @@ export class ContainerdSupervisor {
   }
 
   async #startOrAdopt(signal: AbortSignal | undefined): Promise<string> {
-    const { containerdPaths } = await loadContainerd();
+    const { containerdPaths } = await import('./containerd-process.js');
     const { address } = containerdPaths(this.#options.dir);
     const adopted = await this.#adopt(address, signal);
     if (adopted) return address;
@@ -91,7 +91,7 @@ export class ContainerdSupervisor {
   async #adopt(address: string, signal: AbortSignal | undefined): Promise<boolean> {
     const pid = Number.parseInt(await readFile(this.#pidfile, 'utf8').catch(() => ''), 10);
     if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return false;
-    const { ContainerdClient } = await loadContainerd();
+    const { ContainerdClient } = await import('./client.js');
     const client = new ContainerdClient({ address, timeoutMs: 2_000 });
     try {
       await client.version({ signal });
@@ -116,7 +116,7 @@ export class ContainerdSupervisor {
   async #start(signal: AbortSignal | undefined): Promise<void> {
     const binary = this.#options.binary ?? 'containerd';
     if (!(await onPath(binary))) throw new BerthError('unavailable', CONTAINERD_MISSING);
-    const { startContainerd } = await loadContainerd();
+    const { startContainerd } = await import('./containerd-process.js');
     const child = await startContainerd({ dir: this.#options.dir, binary, signal, logger: this.#options.logger });
     this.#process = child;
     await writeFile(this.#pidfile, String(child.pid), { mode: 0o600 });
@@ -130,7 +130,7 @@ export class ContainerdSupervisor {
 
   #restartAfterDeath(): void {
     this.#starting = (async () => {
-      const { address } = (await loadContainerd()).containerdPaths(this.#options.dir);
+      const { address } = (await import('./containerd-process.js')).containerdPaths(this.#options.dir);
       let delay = this.#options.restartDelayMs ?? 200;
       for (;;) {
         if (this.#closed) throw new BerthError('unavailable', 'the daemon is shutting down');
