@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { beforeAll, describe } from 'vitest';
 import { ContainerdClient, startContainerd, type ContainerdProcess } from '@berth/plugin-executor-containerd';
-import { buildVolumePluginDir, packPluginDir, volumePluginRequirements } from '../../../packages/plugin-manager/test/fixtures/volume-plugin.js';
+import { buildVolumePluginDir, packPluginDir, volumePluginRequirements } from '@berth/plugin-manager/testing';
 import { dockerCliAvailable, type Berthd } from './harness.js';
 
 export { buildVolumePluginDir, packPluginDir };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe } from 'vitest';
 import { mediaTypes, RegistryClient, sha256Digest } from '@berth/plugin-registry';
 import { parseNormalizedNamed } from '@berth/plugin-store';
-import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from '../../../packages/plugin-registry/test/registry.js';
+import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from '@berth/plugin-registry/testing';
 import { dockerCliAvailable } from './harness.js';
 import { pluginRequirements } from './plugin-helpers.js';
 

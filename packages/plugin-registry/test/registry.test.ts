@@ -18,7 +18,7 @@ import {
   sha256Digest,
 } from '../src/index.js';
 import { makeRootfs, sampleConfig, snapshot } from './fixtures.js';
-import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from './registry.js';
+import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from '../src/testing.js';
 import { opensslUnavailable, startTokenServer, type TokenServer } from './token-server.js';
 
 const missing = registryUnavailable() ?? htpasswdUnavailable();

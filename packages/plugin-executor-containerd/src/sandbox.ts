@@ -11,7 +11,7 @@ import {
   startContainerd,
   type ContainerdProcess,
   type ExitHandler,
-} from '../src/index.js';
+} from './index.js';
 
 const run = promisify(execFile);
 
