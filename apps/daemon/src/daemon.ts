@@ -15,7 +15,6 @@ import { pluginRoutes } from './api/plugin-routes.js';
 import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
-import { ContainerdSupervisor } from './containerd-supervisor.js';
 import { DataRootLock } from './data-root-lock.js';
 import { loadOrCreateEngineId } from './engine-id.js';
 import { EventsService } from './events/events-service.js';

@@ -33,5 +33,3 @@ export type {
   TaskStatus,
   VersionInfo,
 } from './proto/messages.js';
-export { noopLogger } from './logger.js';
-export type { Logger } from './logger.js';

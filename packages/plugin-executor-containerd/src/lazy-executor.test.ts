@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { BerthError, kindOf } from '@berth/errdefs';
 import { describe, expect, it } from 'vitest';
+import { noopLogger } from '@berth/logger';
 import { CONTAINERD_MISSING } from './supervisor.js';
-import { noopLogger } from './logger.js';
 import { LazyContainerdExecutor } from './lazy-executor.js';
 
 const spec = { ociVersion: '1.0.2' } as never;

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { BerthError, notFound } from '@berth/errdefs';
+import type { Logger } from '@berth/logger';
 import type { ContainerdExecutor, ExitHandler, OperationOptions } from './executor.js';
-import type { Logger } from './logger.js';
 
 export interface LazyContainerdExecutorOptions {
   /** The containerd to use, asked on first need (berthd's own containerd starts then). */

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContainerdClient } from './client.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { noopLogger } from '@berth/logger';
 import { CONTAINERD_MISSING, ContainerdSupervisor } from './supervisor.js';
-import { noopLogger } from './logger.js';
 
 const haveContainerd = (() => {
   try {

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { BerthError } from '@berth/errdefs';
+import type { Logger } from '@berth/logger';
 import type { ContainerdProcess } from './containerd-process.js';
-import type { Logger } from './logger.js';
 
 const run = promisify(execFile);
 

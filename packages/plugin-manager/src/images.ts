@@ -1,7 +1,7 @@
+import type { Logger } from '@berth/logger';
 import type { ContentStoreLike, PluginImageRecord } from './contracts.js';
 import type { Controller } from './controller.js';
 import { errorMessage } from './errors.js';
-import type { Logger } from './logger.js';
 import type { PersistedExtras } from './plugin-dir.js';
 
 /** moby's persisted image fields, as `config.json` keeps them beside the plugin object. */

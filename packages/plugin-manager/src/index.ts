@@ -21,5 +21,3 @@ export type { OciDevice, OciDeviceRule } from './devices.js';
 export { applySettings } from './settings.js';
 export { DEFAULT_RESTART_POLICY } from './backoff.js';
 export type { RestartPolicy } from './backoff.js';
-export { noopLogger } from './logger.js';
-export type { Logger } from './logger.js';

@@ -13,12 +13,12 @@ import {
   type PluginObject,
   type PluginPrivilege,
 } from '@berth/plugin-store';
+import type { Logger } from '@berth/logger';
 import type { CallOptions } from './call-options.js';
 import type { ManagedPlugin, PluginEvents, PluginImageRecord } from './contracts.js';
 import type { Controller } from './controller.js';
 import { errorMessage } from './errors.js';
 import { imageExtras } from './images.js';
-import type { Logger } from './logger.js';
 import { recursiveUnmount } from './mounts.js';
 import {
   CONFIG_FILE,

@@ -1,9 +1,9 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Logger } from '@berth/logger';
 import type { ManagedPlugin } from './contracts.js';
 import { errorMessage } from './errors.js';
 import type { ImageCollector } from './images.js';
-import type { Logger } from './logger.js';
 import { FULL_ID, loadPluginFile, recoverUpgrade, REMOVING_SUFFIX, tmpDir } from './plugin-dir.js';
 import type { PluginTable } from './plugin-table.js';
 import type { PluginRunner } from './runner.js';

@@ -1,10 +1,10 @@
 import { BerthError, invalidParameter, isConflict, wrap } from '@berth/errdefs';
 import { familiarString, parseNormalizedNamed, pluginNameForPull, type NamedReference, type PluginPrivilege } from '@berth/plugin-store';
+import type { Logger } from '@berth/logger';
 import type { ManagedPlugin, PluginEvents } from './contracts.js';
 import type { Distribution, RemoteCallOptions } from './distribution.js';
 import { imageRecord, type ImageCollector } from './images.js';
 import { mustBeDisabled, type PluginInstaller, type RootfsInstallOptions } from './install.js';
-import type { Logger } from './logger.js';
 import type { PluginTable } from './plugin-table.js';
 
 export interface RemotePluginsOptions<P extends ManagedPlugin> {

@@ -73,5 +73,3 @@ export type { ReachabilityGate, DialTicket } from './reachability.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { goField } from './go-json.js';
-export { noopLogger } from './logger.js';
-export type { Logger } from './logger.js';

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { BerthError, kindOf, notFound, system } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
 import { abortable, systemClock, type Clock } from './clock.js';
 import {
   defaultLegacyDirs,
@@ -14,7 +15,6 @@ import { probeWithGrace } from './discovery-wait.js';
 import { notImplements } from './errors.js';
 import { goField, jsonTypeName } from './go-json.js';
 import { LegacyPlugin, type Manifest } from './legacy-plugin.js';
-import { noopLogger, type Logger } from './logger.js';
 import { PluginClient, type PluginClientOptions } from './plugin-client.js';
 import { UnreachableMemory, type ReachabilityGate } from './reachability.js';
 

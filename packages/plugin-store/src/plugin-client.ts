@@ -3,10 +3,10 @@ import http, { STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { BerthError, system, unavailable } from '@berth/errdefs';
+import { noopLogger, type Logger } from '@berth/logger';
 import { backoffMs, DEFAULT_RETRY_POLICY, shouldAbortRetry, type RetryPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { goField } from './go-json.js';
-import { noopLogger, type Logger } from './logger.js';
 import { parsePluginAddress, type PluginTarget } from './plugin-address.js';
 import type { ReachabilityGate } from './reachability.js';
 

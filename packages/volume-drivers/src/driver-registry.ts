@@ -1,7 +1,8 @@
 import { BerthError, invalidParameter, notFound, wrap } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
 import { createPluginAdapter } from './plugin-adapter.js';
-import { noopLogger, type CallOptions, type Logger, type PluginGetter, type PluginRefMode, type VolumeDriver } from './types.js';
+import type { CallOptions, PluginGetter, PluginRefMode, VolumeDriver } from './types.js';
 
 /** The plugin capability of volume drivers (moby's `extName`). */
 export const VOLUME_DRIVER_CAPABILITY = 'VolumeDriver';

@@ -8,9 +8,8 @@ export type {
   VolumePlugin,
   PluginCaller,
   PluginCallOptions,
-  Logger,
 } from './types.js';
-export { DEFAULT_DRIVER_NAME, LOCAL_SCOPE, GLOBAL_SCOPE, noopLogger } from './types.js';
+export { DEFAULT_DRIVER_NAME, LOCAL_SCOPE, GLOBAL_SCOPE } from './types.js';
 
 export { VolumeDriverRegistry, VOLUME_DRIVER_CAPABILITY } from './driver-registry.js';
 export type { VolumeDriverRegistryOptions, PluginDriverAdapter, AdaptedPlugin } from './driver-registry.js';

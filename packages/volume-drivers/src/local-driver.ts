@@ -5,6 +5,7 @@ import { chmod, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, invalidParameter, system } from '@berth/errdefs';
 import { GroupSync, KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
 import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
 import {
   decodeOptsJson,
@@ -20,15 +21,7 @@ import type { MountInfo } from './mountinfo.js';
 import { SystemMounter, type Mounter } from './mounter.js';
 import { goQuote } from './go-quote.js';
 import { validateLocalVolumeName } from './names.js';
-import {
-  DEFAULT_DRIVER_NAME,
-  noopLogger,
-  type CallOptions,
-  type Logger,
-  type Volume,
-  type VolumeDriver,
-  type VolumeScope,
-} from './types.js';
+import { DEFAULT_DRIVER_NAME, type CallOptions, type Volume, type VolumeDriver, type VolumeScope } from './types.js';
 
 /** The directory of a volume that holds its data. */
 export const VOLUME_DATA_DIR = '_data';

@@ -1,7 +1,8 @@
 import { BerthError, system } from '@berth/errdefs';
+import { noopLogger, type Logger } from '@berth/logger';
 import type { AdaptedPlugin, PluginDriverAdapter } from './driver-registry.js';
 import { PluginVolume } from './plugin-volume.js';
-import { noopLogger, type CallOptions, type Logger, type Volume, type VolumeDriver, type VolumePlugin, type VolumeScope } from './types.js';
+import type { CallOptions, Volume, VolumeDriver, VolumePlugin, VolumeScope } from './types.js';
 import {
   VOLUME_DRIVER_LONG_TIMEOUT_MS,
   VOLUME_DRIVER_SHORT_TIMEOUT_MS,

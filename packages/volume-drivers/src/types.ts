@@ -35,6 +35,10 @@ export interface Volume {
    * restarted (moby's `LiveRestoreVolume`). Optional.
    */
   liveRestore?(id: string, options?: CallOptions): Promise<void>;
+  /** Whether the driver holds the volume mounted (the `local` driver's); used to rebuild records. Optional. */
+  readonly mounted?: boolean;
+  /** The driver options the volume keeps itself (the `local` driver's `opts.json`); used to rebuild records. Optional. */
+  driverOptions?(): Readonly<Record<string, string>> | undefined;
 }
 
 /** A volume driver (moby's `volume.Driver`). */
@@ -107,17 +111,3 @@ export interface VolumePlugin {
   /** Legacy plugins' drivers are kept for the daemon's lifetime; managed ones are rebuilt per lookup. */
   isV1(): boolean;
 }
-
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
-
-export const noopLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};

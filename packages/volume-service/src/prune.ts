@@ -1,8 +1,9 @@
 import type { Filters } from '@berth/filters';
+import type { Logger } from '@berth/logger';
 import { resolvePath } from './convert.js';
 import { directorySize } from './directory-size.js';
 import { pruneQuery } from './list-filters.js';
-import type { Logger, PruneReport, VolumeEventSink } from './types.js';
+import type { PruneReport, VolumeEventSink } from './types.js';
 import type { VolumeStore } from './volume-store.js';
 
 export interface PruneDeps {

@@ -4,11 +4,10 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BerthError, notFound } from '@berth/errdefs';
 import { GroupSync } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
 import { messageOf } from './op-error.js';
 import type { MetadataStore, StringMap, VolumeRecord, VolumeRecordInput } from './metadata-store.js';
-import { noopLogger } from './noop-logger.js';
 import { SpaceReserve } from './space-reserve.js';
-import type { Logger } from './types.js';
 
 export const METADATA_FILE_NAME = 'metadata.sqlite';
 

@@ -1,5 +1,7 @@
 import { BerthError, conflict } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import type { Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type Volume, type VolumeDriver, type VolumeScope } from '@berth/volume-drivers';
 import { probeDrivers } from './all-drivers.js';
 import { findVolumes, type FindResult } from './find-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
@@ -7,8 +9,8 @@ import { lookupVolume, scopeOf } from './lookup.js';
 import type { MetadataStore, StringMap, VolumeRecord } from './metadata-store.js';
 import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
-import { DEFAULT_DRIVER_NAME, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeEventSink, VolumeScope } from './types.js';
+import { snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
+import type { VolumeDriverRegistry, VolumeEventSink } from './types.js';
 
 export interface VolumeStoreDeps {
   metadata: MetadataStore;

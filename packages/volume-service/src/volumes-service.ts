@@ -2,24 +2,17 @@ import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
 import { KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type CallOptions } from '@berth/volume-drivers';
 import { resolvePath, toVolumeInfo, toVolumeInfoSync } from './convert.js';
 import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
 import type { MetadataStore, StringMap } from './metadata-store.js';
-import { noopLogger } from './noop-logger.js';
 import { isNotExist, opError } from './op-error.js';
 import { pruneVolumes } from './prune.js';
 import { generateVolumeName } from './random-name.js';
 import { rebuildRecords } from './rebuild.js';
 import { METADATA_FILE_NAME, SqliteMetadataStore } from './sqlite-metadata-store.js';
-import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
-import type {
-  ListResult,
-  Logger,
-  PruneReport,
-  VolumeDriverRegistry,
-  VolumeEventSink,
-  VolumeInfo,
-} from './types.js';
+import type { ListResult, PruneReport, VolumeDriverRegistry, VolumeEventSink, VolumeInfo } from './types.js';
 import { VolumeStore } from './volume-store.js';
 
 export const DEFAULT_LIST_TIMEOUT_MS = 2000;
@@ -49,18 +42,14 @@ export interface CreateVolumeRequest {
   labels?: StringMap | null | undefined;
 }
 
-export interface SignalOptions {
-  signal?: AbortSignal | undefined;
-}
-
-export interface GetVolumeOptions extends SignalOptions {
+export interface GetVolumeOptions extends CallOptions {
   /** Fill `Status` from the driver. */
   resolveStatus?: boolean | undefined;
   /** The driver the caller expects; another stored driver is a conflict (moby's `WithGetDriver`). */
   driver?: string | undefined;
 }
 
-export interface RemoveVolumeOptions extends SignalOptions {
+export interface RemoveVolumeOptions extends CallOptions {
   /** A missing volume is a success, and metadata is purged even when the driver fails. Never overrides "in use". */
   force?: boolean | undefined;
 }
@@ -122,7 +111,7 @@ export class VolumesService {
    * Creates a volume (idempotent for the same name and driver). The result has no `Status`. A name
    * bound to a driver that cannot be asked (a plugin that is away) is a conflict, whatever the driver.
    */
-  create(request: CreateVolumeRequest, options: SignalOptions = {}): Promise<VolumeInfo> {
+  create(request: CreateVolumeRequest, options: CallOptions = {}): Promise<VolumeInfo> {
     return this.#run(async () => {
       const { signal } = options;
       let name = request.name ?? '';
@@ -154,7 +143,7 @@ export class VolumesService {
    * ones (no driver `Path` calls). A driver that fails or exceeds the list deadline is named in
    * `warnings` and its known volumes are listed from the cache.
    */
-  list(filters: Filters, options: SignalOptions = {}): Promise<ListResult> {
+  list(filters: Filters, options: CallOptions = {}): Promise<ListResult> {
     return this.#run(async () => {
       const { signal } = options;
       const { volumes, warnings } = await this.#store.find(listQuery(filters), { signal });
@@ -199,7 +188,7 @@ export class VolumesService {
    * `all`); only anonymous ones unless `all` is true. One prune at a time. The daemon adds
    * `all=true` itself for API < 1.42.
    */
-  prune(filters: Filters, options: SignalOptions = {}): Promise<PruneReport> {
+  prune(filters: Filters, options: CallOptions = {}): Promise<PruneReport> {
     return this.#run(async () => {
       if (this.#pruneRunning) throw conflict('a prune operation is already running');
       this.#pruneRunning = true;
@@ -226,7 +215,7 @@ export class VolumesService {
    * Mounts and unmounts of one name run one at a time (other operations on it, and other names,
    * do not wait for them), so that the driver's mount count always follows the set of references.
    */
-  mount(name: string, ref: string, options: SignalOptions = {}): Promise<string> {
+  mount(name: string, ref: string, options: CallOptions = {}): Promise<string> {
     const { signal } = options;
     return this.#run(() =>
       this.#mounts.with(
@@ -256,7 +245,7 @@ export class VolumesService {
    * gone. A failed unmount keeps the reference (the volume may still be mounted). Emits `unmount`
    * with `{driver, ref}` when a reference was dropped.
    */
-  unmount(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
+  unmount(name: string, ref: string, options: CallOptions = {}): Promise<void> {
     const { signal } = options;
     return this.#run(() =>
       this.#mounts.with(
@@ -281,7 +270,7 @@ export class VolumesService {
   }
 
   /** Drops a reference without unmounting (moby's `Release`); an unknown reference is not an error. */
-  release(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
+  release(name: string, ref: string, options: CallOptions = {}): Promise<void> {
     return this.#run(() => this.#store.release(name, ref, options));
   }
 

@@ -1,32 +1,12 @@
 import type { Filters } from '@berth/filters';
-
-/** The Engine API `Volume` object as the volume service produces it. */
-export interface VolumeInfo {
-  CreatedAt?: string | undefined;
-  Driver: string;
-  Labels: Record<string, string> | null;
-  Mountpoint: string;
-  Name: string;
-  Options: Record<string, string> | null;
-  Scope: string;
-  Status?: Record<string, unknown> | undefined;
-  UsageData?: { RefCount: number; Size: number } | undefined;
-}
-
-export interface PruneReport {
-  VolumesDeleted: string[];
-  SpaceReclaimed: number;
-}
+import type { CallOptions } from '@berth/volume-drivers';
+import type { PruneReport, VolumeInfo } from '@berth/volume-service';
 
 export interface CreateVolumeOptions {
   name?: string;
   driver?: string;
   driverOpts?: Record<string, string>;
   labels?: Record<string, string>;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
 }
 
 /**
