@@ -3,8 +3,7 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeGo, goBool, goString, goStringSlice, goStruct, GoUnmarshalTypeError, type GoType } from './go-json/decode.js';
-import { GoJsonError, unmarshalValue, type JsonValue } from './go-json/scanner.js';
+import { decodeGo, goBool, GoJsonError, goString, goStringSlice, goStruct, toPlain, unmarshalValue, type GoType, type JsonValue } from '@berth/gocompat';
 import { lookupGroup } from './group.js';
 import type { LogFormat, LogLevel } from './logger.js';
 
@@ -250,7 +249,7 @@ function readConfigFile(text: string, flags: Flags): Record<string, unknown> {
     const flagValue = flags[setting.flag as keyof Flags];
     const fileValue = keys.get(setting.key);
     if (flagValue === undefined || fileValue === undefined) continue;
-    conflicts.push(`${setting.key}: (from flag: ${goFormat(flagValue)}, from file: ${goFormat(plain(fileValue))})`);
+    conflicts.push(`${setting.key}: (from flag: ${goFormat(flagValue)}, from file: ${goFormat(toPlain(fileValue))})`);
   }
   if (conflicts.length > 0) {
     throw new Error(`the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`);
@@ -259,7 +258,7 @@ function readConfigFile(text: string, flags: Flags): Record<string, unknown> {
   try {
     return decodeGo(document, FILE_TYPE) as Record<string, unknown>;
   } catch (err) {
-    if (err instanceof GoUnmarshalTypeError) throw new Error(err.message);
+    if (err instanceof GoJsonError) throw new Error(err.message);
     throw err;
   }
 }
@@ -388,21 +387,6 @@ function goFormat(value: unknown): string {
       .join(' ')}]`;
   }
   return value === null ? '<nil>' : String(value);
-}
-
-function plain(value: JsonValue): unknown {
-  switch (value.kind) {
-    case 'null':
-      return null;
-    case 'number':
-      return Number(value.literal);
-    case 'array':
-      return value.items.map(plain);
-    case 'object':
-      return Object.fromEntries(value.entries.map(([k, v]) => [k, plain(v)]));
-    default:
-      return value.value;
-  }
 }
 
 function processEnvironment(): ConfigEnvironment {

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { system } from '@berth/errdefs';
 import { noopLogger, type Logger } from '@berth/logger';
-import { goField, jsonTypeName } from './go-json.js';
+import { goField, jsonTypeName } from '@berth/gocompat';
 import { addressScheme } from './plugin-address.js';
 import type { TlsConfig } from './plugin-client.js';
 

@@ -72,4 +72,3 @@ export type { RetryPolicy } from './backoff.js';
 export type { ReachabilityGate, DialTicket } from './reachability.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
-export { goField } from './go-json.js';

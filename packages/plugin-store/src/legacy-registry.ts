@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { BerthError, kindOf, notFound, system } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
+import { goField, jsonTypeName } from '@berth/gocompat';
 import { abortable, systemClock, type Clock } from './clock.js';
 import {
   defaultLegacyDirs,
@@ -13,7 +14,6 @@ import {
 } from './discovery.js';
 import { probeWithGrace } from './discovery-wait.js';
 import { notImplements } from './errors.js';
-import { goField, jsonTypeName } from './go-json.js';
 import { LegacyPlugin, type Manifest } from './legacy-plugin.js';
 import { PluginClient, type PluginClientOptions } from './plugin-client.js';
 import { UnreachableMemory, type ReachabilityGate } from './reachability.js';

@@ -4,9 +4,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { BerthError, system, unavailable } from '@berth/errdefs';
 import { noopLogger, type Logger } from '@berth/logger';
+import { goField } from '@berth/gocompat';
 import { backoffMs, DEFAULT_RETRY_POLICY, shouldAbortRetry, type RetryPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
-import { goField } from './go-json.js';
 import { parsePluginAddress, type PluginTarget } from './plugin-address.js';
 import type { ReachabilityGate } from './reachability.js';
 

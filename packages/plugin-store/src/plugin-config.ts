@@ -1,5 +1,6 @@
 import { invalidParameter, system } from '@berth/errdefs';
-import { CONFIG_SHAPE, decodeGo, GoJsonError, PLUGIN_SHAPE } from './plugin-json.js';
+import { decodeGo, GoJsonError, unmarshalValue, type JsonValue } from '@berth/gocompat';
+import { PLUGIN_CONFIG_TYPE, PLUGIN_OBJECT_TYPE } from './plugin-json.js';
 import type { PluginConfig, PluginObject, PluginSettings } from './plugin-types.js';
 
 /** Largest `config.json` accepted from a build context or a registry; real ones are a few KiB. */
@@ -12,14 +13,8 @@ export const DEFAULT_MAX_CONFIG_BYTES = 1 << 20;
  * 400 here, the caller's mistake (moby: 500).
  */
 export function parsePluginConfig(text: string): PluginConfig {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw invalidParameter(`failed to parse config: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    return decodeGo(value, CONFIG_SHAPE) as PluginConfig;
+    return decodeGo(unmarshalValue(Buffer.from(text)), PLUGIN_CONFIG_TYPE, { complete: true }) as PluginConfig;
   } catch (err) {
     if (err instanceof GoJsonError) throw invalidParameter(`failed to parse config: ${err.message}`, { cause: err });
     throw err;
@@ -31,9 +26,9 @@ export function parsePluginConfig(text: string): PluginConfig {
  * with Go's rules (every field present at its zero value). A value of the wrong shape is a
  * `system` error with Go's text (`json: cannot unmarshal …`).
  */
-export function decodePluginObject(value: unknown): PluginObject {
+export function decodePluginObject(value: JsonValue): PluginObject {
   try {
-    return decodeGo(value, PLUGIN_SHAPE) as PluginObject;
+    return decodeGo(value, PLUGIN_OBJECT_TYPE, { complete: true }) as PluginObject;
   } catch (err) {
     if (err instanceof GoJsonError) throw system(err.message, { cause: err });
     throw err;

@@ -1,5 +1,5 @@
 import type { RegistryAuth } from '@berth/plugin-store';
-import { goString, goStruct } from '../go-json/decode.js';
+import { goString, goStruct } from '@berth/gocompat';
 import { readJson } from './read-json.js';
 import { writeJson } from './respond.js';
 import { route, type Route } from './router.js';

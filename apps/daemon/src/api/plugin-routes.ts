@@ -12,8 +12,7 @@ import {
   type PluginPrivilege,
   type RegistryAuth,
 } from '@berth/plugin-store';
-import { goString, goStringSlice, goStruct, type GoType } from '../go-json/decode.js';
-import { atoi } from '../go-strconv.js';
+import { atoi, goString, goStringSlice, goStruct, type GoType } from '@berth/gocompat';
 import type { RequestContext } from './context.js';
 import { boolValue, type Form } from './form.js';
 import { JsonMessageStream } from './json-stream.js';

@@ -1,6 +1,6 @@
 import { invalidParameter, unavailable, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import { goString, goStringMap, goStruct } from '../go-json/decode.js';
+import { goString, goStringMap, goStruct } from '@berth/gocompat';
 import { versionLessThan } from './api-version.js';
 import type { RequestContext } from './context.js';
 import { boolValue } from './form.js';

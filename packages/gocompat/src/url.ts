@@ -1,4 +1,4 @@
-import { goQuote } from './go-quote.js';
+import { goQuote } from './quote.js';
 
 /** The parts of a URL the local driver needs, with the host's offsets in the parsed string. */
 export interface GoUrl {

@@ -1,25 +1,19 @@
+/** Go's zero `time.Time` formatted as RFC 3339: what moby shows for volumes without a creation time. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
 /**
- * Reads a field the way Go's `encoding/json` fills a struct field: keys match case-insensitively
- * and, when several keys fold to the same name, the last one wins. Plugins written for dockerd rely
- * on this (`{"mountpoint": "/x"}` works there).
+ * `t.Format(time.RFC3339)` for a time in the process's local zone: no fractional seconds, `Z` for a
+ * zero offset, `+hh:mm` / `-hh:mm` otherwise. `undefined` (or an invalid date) is the zero time.
  */
-export function goField(value: unknown, name: string): unknown {
-  if (!isJsonObject(value)) return undefined;
-  const wanted = name.toLowerCase();
-  let found: unknown;
-  for (const [key, field] of Object.entries(value)) if (key.toLowerCase() === wanted) found = field;
-  return found;
-}
-
-export function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The JSON type name Go reports in "cannot unmarshal <type> into ..." errors. */
-export function jsonTypeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
+export function formatRFC3339(date: Date | undefined): string {
+  if (date === undefined || Number.isNaN(date.getTime())) return ZERO_TIME;
+  const offset = -date.getTimezoneOffset();
+  const abs = Math.abs(offset);
+  const zone = offset === 0 ? 'Z' : `${offset > 0 ? '+' : '-'}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  const day = `${pad(date.getFullYear(), 4)}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${day}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${zone}`;
 }
 
 // Go's strict RFC 3339 (`time.RFC3339` as `time.Time.UnmarshalJSON` parses it since Go 1.20).

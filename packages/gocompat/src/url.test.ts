@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseGoUrl } from './go-url.js';
+import { parseGoUrl } from './url.js';
 
 describe('parseGoUrl', () => {
   it('finds the host and port of CIFS-style device URLs', () => {

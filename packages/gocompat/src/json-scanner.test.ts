@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFirstValue, GoJsonError, quoteChar, unmarshalValue } from './scanner.js';
+import { decodeFirstValue, GoJsonError, quoteChar, unmarshalValue } from './json-scanner.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 

@@ -12,8 +12,11 @@ export type JsonValue =
   | { readonly kind: 'array'; readonly items: JsonValue[] }
   | { readonly kind: 'object'; readonly entries: Array<[string, JsonValue]> };
 
-/** `syntax`: Go's SyntaxError; `eof`: no value at all (io.EOF); `truncated`: the value was cut short. */
-export type GoJsonErrorCode = 'syntax' | 'eof' | 'truncated';
+/**
+ * `syntax`: Go's SyntaxError; `eof`: no value at all (io.EOF); `truncated`: the value was cut
+ * short; `type`: a value of the wrong type for where it goes (Go's UnmarshalTypeError).
+ */
+export type GoJsonErrorCode = 'syntax' | 'eof' | 'truncated' | 'type';
 
 export class GoJsonError extends Error {
   readonly code: GoJsonErrorCode;

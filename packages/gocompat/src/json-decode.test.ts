@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeGo, goBool, goString, goStringMap, goStringSlice, goStruct } from './decode.js';
-import { unmarshalValue } from './scanner.js';
+import { decodeGo, goBool, goString, goStringMap, goStringSlice, goStruct } from './json-decode.js';
+import { unmarshalValue } from './json-scanner.js';
 
 const CREATE = goStruct('volume.CreateOptions', {
   Name: goString,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { goQuote } from './go-quote.js';
+import { goQuote } from './quote.js';
 
 describe('goQuote', () => {
   it('quotes like Go strconv.Quote', () => {
