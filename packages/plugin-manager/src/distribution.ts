@@ -1,18 +1,7 @@
-import type { JsonMessage, NamedReference, PluginConfig, PluginPrivilege, RegistryAuth } from '@berth/plugin-store';
+import type { NamedReference, PluginConfig, PluginPrivilege, RemoteCallOptions } from '@berth/plugin-store';
 
 // How plugins travel to and from registries, as the manager uses it: declared here, satisfied
 // structurally by `@berth/plugin-registry`'s `PluginDistribution`.
-
-/** What every registry call carries besides its subject. */
-export interface RemoteCallOptions {
-  /** From `X-Registry-Auth` (`{}` when absent or undecodable, as moby's plugin routes). */
-  readonly auth?: RegistryAuth | undefined;
-  /** The API call's `X-Meta-*` headers, forwarded to the registry as moby does. */
-  readonly headers?: Readonly<Record<string, string>> | undefined;
-  readonly signal?: AbortSignal | undefined;
-  /** The JSON progress lines of a pull, upgrade or push (what the docker CLI renders). */
-  readonly onProgress?: ((message: JsonMessage) => void) | undefined;
-}
 
 /** A plugin fetched into the content store, its layers extracted. */
 export interface FetchedImage {

@@ -14,7 +14,7 @@ export type {
   ContentStoreLike,
   PluginImageRecord,
 } from './contracts.js';
-export type { Distribution, RemoteCallOptions, FetchedImage, BuiltImage } from './distribution.js';
+export type { Distribution, FetchedImage, BuiltImage } from './distribution.js';
 export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, PLUGIN_RUNTIME_DESTINATION } from './spec.js';
 export type { OciSpec, OciMount, SpecPaths } from './spec.js';
 export type { OciDevice, OciDeviceRule } from './devices.js';

@@ -1,8 +1,8 @@
 import { BerthError, invalidParameter, isConflict, wrap } from '@berth/errdefs';
-import { familiarString, parseNormalizedNamed, pluginNameForPull, type NamedReference, type PluginPrivilege } from '@berth/plugin-store';
+import { familiarString, parseNormalizedNamed, pluginNameForPull, type NamedReference, type PluginPrivilege, type RemoteCallOptions } from '@berth/plugin-store';
 import type { Logger } from '@berth/logger';
 import type { ManagedPlugin, PluginEvents } from './contracts.js';
-import type { Distribution, RemoteCallOptions } from './distribution.js';
+import type { Distribution } from './distribution.js';
 import { imageRecord, type ImageCollector } from './images.js';
 import { mustBeDisabled, type PluginInstaller, type RootfsInstallOptions } from './install.js';
 import type { PluginTable } from './plugin-table.js';

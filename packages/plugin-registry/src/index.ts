@@ -3,7 +3,7 @@ export type { FetchPluginOptions, FetchedPlugin, FetchConfigOptions, FetchedPlug
 export { pushPlugin, buildPluginImage } from './push-plugin.js';
 export type { PushPluginOptions, PushResult, BuildPluginImageOptions, PluginImage } from './push-plugin.js';
 export { PluginDistribution } from './plugin-distribution.js';
-export type { PluginDistributionOptions, DistributionCallOptions, RecordedImage } from './plugin-distribution.js';
+export type { PluginDistributionOptions, RecordedImage } from './plugin-distribution.js';
 export { ContentStore } from './content-store.js';
 export type { ContentStoreOptions, BlobInfo, ExpectedBlob, WriteBlobOptions } from './content-store.js';
 export { decodeRegistryAuth, encodeRegistryAuth, REGISTRY_AUTH_HEADER } from './auth-config.js';

@@ -1,4 +1,4 @@
-import type { JsonMessage, NamedReference, PluginConfig, RegistryAuth } from '@berth/plugin-store';
+import type { NamedReference, PluginConfig, RemoteCallOptions } from '@berth/plugin-store';
 import type { ContentStore } from './content-store.js';
 import { fetchPlugin, fetchPluginConfig, type FetchedPlugin, type FetchedPluginConfig } from './fetch-plugin.js';
 import { parseImageManifest } from './manifest.js';
@@ -11,16 +11,6 @@ export interface PluginDistributionOptions {
   readonly store: ContentStore;
   /** `insecureRegistries`, `userAgent`, … (the daemon's registry configuration). */
   readonly registry?: RegistryOptions | undefined;
-}
-
-/** What every registry call carries besides its subject. */
-export interface DistributionCallOptions {
-  readonly auth?: RegistryAuth | undefined;
-  /** Added to every registry request (moby forwards the API call's `X-Meta-*` headers). */
-  readonly headers?: Readonly<Record<string, string>> | undefined;
-  readonly signal?: AbortSignal | undefined;
-  /** The JSON progress lines of a pull or a push. */
-  readonly onProgress?: ((message: JsonMessage) => void) | undefined;
 }
 
 /** The image a plugin's recorded digests name. */
@@ -43,12 +33,12 @@ export class PluginDistribution {
   }
 
   /** Manifest and config of a remote plugin, without its layers (kept in the store too, as moby does). */
-  fetchConfig(remote: NamedReference, options: DistributionCallOptions = {}): Promise<FetchedPluginConfig> {
+  fetchConfig(remote: NamedReference, options: RemoteCallOptions = {}): Promise<FetchedPluginConfig> {
     return fetchPluginConfig({ remote, auth: options.auth, registry: this.#options(options), signal: options.signal });
   }
 
   /** A remote plugin's blobs into the store, its layers extracted into a new directory under `tmpDir`. */
-  fetch(remote: NamedReference, options: DistributionCallOptions & { readonly tmpDir: string }): Promise<FetchedPlugin> {
+  fetch(remote: NamedReference, options: RemoteCallOptions & { readonly tmpDir: string }): Promise<FetchedPlugin> {
     return fetchPlugin({
       store: this.store,
       tmpDir: options.tmpDir,
@@ -86,7 +76,7 @@ export class PluginDistribution {
   }
 
   /** Pushes the image of `manifestDigest` (in the store) to the repository `remote` names. */
-  async push(remote: string, manifestDigest: string, options: DistributionCallOptions = {}): Promise<void> {
+  async push(remote: string, manifestDigest: string, options: RemoteCallOptions = {}): Promise<void> {
     await pushPlugin({
       store: this.store,
       remote,
@@ -98,7 +88,7 @@ export class PluginDistribution {
     });
   }
 
-  #options(options: DistributionCallOptions): RegistryOptions {
+  #options(options: RemoteCallOptions): RegistryOptions {
     if (options.headers === undefined || Object.keys(options.headers).length === 0) return this.#registry;
     return { ...this.#registry, headers: { ...this.#registry.headers, ...options.headers } };
   }

@@ -28,7 +28,7 @@ export type { ExtractRootfsOptions, ExtractRootfsResult, TarEntry } from './root
 export type { CapabilityID } from './capability.js';
 export { parseNormalizedNamed, familiarName, familiarString, tagNameOnly, referenceString } from './reference.js';
 export type { NamedReference } from './reference.js';
-export type { RegistryAuth, JsonMessage } from './registry-types.js';
+export type { RegistryAuth, JsonMessage, RemoteCallOptions } from './registry-types.js';
 export {
   pluginNotFound,
   pluginAmbiguous,

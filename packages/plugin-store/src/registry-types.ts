@@ -1,5 +1,6 @@
 // What the plugin packages and the daemon say to each other about registries: the Engine API's
-// credentials (`X-Registry-Auth`) and the JSON progress lines of a pull or a push.
+// credentials (`X-Registry-Auth`), the JSON progress lines of a pull or a push, and what every
+// call to a registry carries.
 
 /** Credentials for one registry, as the Engine API's `X-Registry-Auth` carries them (moby `registry.AuthConfig`). */
 export interface RegistryAuth {
@@ -22,4 +23,15 @@ export interface JsonMessage {
   readonly progressDetail?: { readonly current?: number; readonly total?: number };
   /** Push's result: `{"Tag","Digest","Size"}`. */
   readonly aux?: unknown;
+}
+
+/** What every call to a registry carries besides its subject. */
+export interface RemoteCallOptions {
+  /** From `X-Registry-Auth` (`{}` when absent or undecodable, as moby's plugin routes). */
+  readonly auth?: RegistryAuth | undefined;
+  /** The API call's `X-Meta-*` headers, forwarded to the registry as moby does. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** The JSON progress lines of a pull, upgrade or push (what the docker CLI renders). */
+  readonly onProgress?: ((message: JsonMessage) => void) | undefined;
 }
