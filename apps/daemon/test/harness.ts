@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe } from 'vitest';
+import { beforeAll, describe } from 'vitest';
 import { httpRequest, type HttpRequest, type HttpResponse } from './http-client.js';
 
 export { httpRequest, type HttpRequest, type HttpResponse } from './http-client.js';
@@ -170,6 +170,24 @@ export function describeWithDocker(name: string, body: () => void): void {
   }
   console.warn(`Skipping "${name}": the docker CLI is not on PATH (under CI these tests fail instead).`);
   describe.skip(name, body);
+}
+
+/**
+ * `describe` for tests that need real parts: when `missing` says why they cannot run here, they
+ * are skipped with the reason printed, except under CI, where they fail at once with it.
+ */
+export function describeRequiring(name: string, missing: string | undefined, body: () => void): void {
+  if (missing !== undefined && process.env.CI === undefined) {
+    console.warn(`Skipping "${name}": ${missing} (under CI these tests fail instead).`);
+    describe.skip(name, body);
+    return;
+  }
+  describe(name, () => {
+    beforeAll(() => {
+      if (missing !== undefined) throw new Error(`CI must run "${name}", but ${missing}`);
+    });
+    body();
+  });
 }
 
 /** Now (plus an offset) in unix seconds with milliseconds, as `--since`/`--until` take it. */

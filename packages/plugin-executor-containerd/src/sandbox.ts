@@ -108,18 +108,17 @@ export class Sandbox {
   }
 
   /**
-   * Kills whatever is left: tasks through containerd, then through runc, then shims by pid (only
-   * those serving this containerd's address); stops containerd; removes the temp dir.
+   * Kills whatever is left (`reapContainerd`: tasks of every namespace, runc's leftovers, shims of
+   * this containerd), stops containerd and removes the temp dir.
    */
   async dispose(): Promise<void> {
     if (this.containerd !== undefined) {
-      await this.#killTasks().catch(() => undefined);
-      await this.#runcCleanup().catch(() => undefined);
-      await this.containerd.stop({ timeoutMs: 5_000 });
-      // Shims of deleted tasks exit by themselves; any other would write into the dir after rm.
-      const shims = this.#shimPids();
-      for (const pid of shims) kill(pid);
-      for (let i = 0; i < 50 && shims.some(alive); i++) await sleep(20);
+      await reapContainerd({
+        address: this.address,
+        namespaces: this.#namespaces(),
+        process: this.containerd,
+        runtimeRoot: this.runtimeRoot,
+      });
     }
     await rm(this.dir, { recursive: true, force: true });
   }
@@ -130,22 +129,6 @@ export class Sandbox {
     await chmod(join(this.rootfs, 'bin/busybox'), 0o755);
   }
 
-  async #killTasks(): Promise<void> {
-    for (const namespace of this.#namespaces()) {
-      const client = new ContainerdClient({ address: this.address, namespace, timeoutMs: 5_000 });
-      try {
-        for (const task of await client.listTasks()) {
-          const id = task.id;
-          await client.killTask(id, 9, { all: true }).catch(() => undefined);
-          await client.waitTask(id, { timeoutMs: 5_000 }).catch(() => undefined);
-          await client.deleteTask(id).catch(() => undefined);
-        }
-      } finally {
-        client.close();
-      }
-    }
-  }
-
   #namespaces(): string[] {
     try {
       return readdirSync(join(this.containerdDir, 'state', 'io.containerd.runtime.v2.task'));
@@ -153,40 +136,98 @@ export class Sandbox {
       return [];
     }
   }
-
-  async #runcCleanup(): Promise<void> {
-    const { stdout } = await run('runc', ['--root', this.runtimeRoot, 'list', '-q']);
-    for (const id of stdout.split('\n').filter(Boolean)) {
-      await run('runc', ['--root', this.runtimeRoot, 'delete', '--force', id]).catch(() => undefined);
-    }
-  }
-
-  #shimPids(): number[] {
-    const pids: number[] = [];
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        const at = argv.indexOf('-address');
-        if (argv[0]?.includes('containerd-shim') && at >= 0 && argv[at + 1] === this.address) pids.push(Number(entry));
-      } catch {
-        // exited meanwhile
-      }
-    }
-    return pids;
-  }
 }
 
-function kill(pid: number): void {
+export interface ReapOptions {
+  /** containerd's socket. */
+  readonly address: string;
+  /** The namespaces whose tasks are killed; default the client's (`plugins.moby`). */
+  readonly namespaces?: readonly string[] | undefined;
+  /** containerd itself, stopped by its handle… */
+  readonly process?: ContainerdProcess | undefined;
+  /** …or by its pid (SIGTERM, then SIGKILL). */
+  readonly pid?: number | undefined;
+  /** A runc root whose containers are force-deleted. */
+  readonly runtimeRoot?: string | undefined;
+  /** Mounts below it are unmounted. */
+  readonly dir?: string | undefined;
+}
+
+/**
+ * Leaves nothing behind of a containerd and what it ran: every task killed and deleted, runc
+ * leftovers removed, containerd stopped (by its process handle or pid), the shims serving its
+ * address killed (shims of deleted tasks exit by themselves; any other would write into a dir
+ * about to be removed), and the mounts below `dir` unmounted. Never throws.
+ */
+export async function reapContainerd(options: ReapOptions): Promise<void> {
+  const { address } = options;
+  for (const namespace of options.namespaces ?? [undefined]) {
+    const client = new ContainerdClient({ address, namespace, timeoutMs: 3_000 });
+    try {
+      for (const task of await client.listTasks().catch(() => [])) {
+        await client.killTask(task.id, 9, { all: true }).catch(() => undefined);
+        await client.waitTask(task.id, { timeoutMs: 5_000 }).catch(() => undefined);
+        await client.deleteTask(task.id).catch(() => undefined);
+        await client.deleteContainer(task.id).catch(() => undefined);
+      }
+    } finally {
+      client.close();
+    }
+  }
+  if (options.runtimeRoot !== undefined) {
+    const { stdout } = await run('runc', ['--root', options.runtimeRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
+    for (const id of stdout.split('\n').filter(Boolean)) {
+      await run('runc', ['--root', options.runtimeRoot, 'delete', '--force', id]).catch(() => undefined);
+    }
+  }
+  if (options.process !== undefined) {
+    await options.process.stop({ timeoutMs: 5_000 }).catch(() => undefined);
+  } else if (options.pid !== undefined && processAlive(options.pid)) {
+    signal(options.pid, 'SIGTERM');
+    for (let i = 0; i < 50 && processAlive(options.pid); i++) await sleep(100);
+    signal(options.pid, 'SIGKILL');
+  }
+  const shims = shimPids(address);
+  for (const pid of shims) signal(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && shims.some(processAlive); i++) await sleep(20);
+  if (options.dir !== undefined) await unmountBelow(options.dir);
+}
+
+/** The pids of the shims serving the containerd at `address`. */
+function shimPids(address: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const at = argv.indexOf('-address');
+      if (argv[0]?.includes('containerd-shim') && at >= 0 && argv[at + 1] === address) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+async function unmountBelow(dir: string): Promise<void> {
+  const targets = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((target): target is string => target !== undefined && (target === dir || target.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const target of targets) await run('umount', ['-l', target]).catch(() => undefined);
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(pid, name);
   } catch {
     // already gone
   }
 }
 
 /** Running, as opposed to gone or a zombie (shims are re-parented to an init that may not reap). */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';

@@ -5,6 +5,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseNormalizedNamed } from '@berth/plugin-store';
+import { sha256Digest } from './digest.js';
+import * as mediaTypes from './media-types.js';
+import { RegistryClient } from './registry-client.js';
 
 // A real distribution registry (Debian's `docker-registry`, 2.8) on a loopback port, plain HTTP,
 // filesystem storage in a temp directory; optionally with htpasswd (bcrypt) basic auth.
@@ -116,4 +120,24 @@ async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/**
+ * Pushes an ordinary container image (config media type
+ * `application/vnd.docker.container.image.v1+json`) with the registry client: what
+ * `TestPluginInstallImage` pushes with `docker push`.
+ */
+export async function pushContainerImage(host: string, repo: string, tag = 'latest'): Promise<void> {
+  const client = new RegistryClient({ ref: parseNormalizedNamed(`${host}/${repo}`), push: true });
+  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+  const layerBytes = Buffer.from('not really a layer');
+  const blobs = [configBytes, layerBytes].map((bytes) => ({ bytes, digest: sha256Digest(bytes), size: bytes.length }));
+  for (const blob of blobs) await client.uploadBlob(blob, () => [blob.bytes]);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST,
+    config: { mediaType: mediaTypes.MEDIA_TYPE_DOCKER_IMAGE_CONFIG, digest: blobs[0]?.digest, size: blobs[0]?.size },
+    layers: [{ mediaType: mediaTypes.MEDIA_TYPE_DOCKER_LAYER_GZIP, digest: blobs[1]?.digest, size: blobs[1]?.size }],
+  };
+  await client.putManifest(tag, mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST, Buffer.from(JSON.stringify(manifest)));
 }

@@ -18,7 +18,7 @@ import {
   sha256Digest,
 } from '../src/index.js';
 import { makeRootfs, sampleConfig, snapshot } from './fixtures.js';
-import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from '../src/testing.js';
+import { htpasswdUnavailable, pushContainerImage, registryUnavailable, startRegistry, type RunningRegistry } from '../src/testing.js';
 import { opensslUnavailable, startTokenServer, type TokenServer } from './token-server.js';
 
 const missing = registryUnavailable() ?? htpasswdUnavailable();
@@ -147,18 +147,7 @@ describe.skipIf(skip)('plugins to and from a real registry (docker-registry 2.8)
 
   it('refuses a normal image with moby\'s text', async () => {
     const remote = `${registry.host}/berth/not-a-plugin:latest`;
-    const client = new RegistryClient({ ref: parseNormalizedNamed(remote), push: true });
-    const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-    const layerBytes = Buffer.from('not really a layer');
-    const blobs = [configBytes, layerBytes].map((bytes) => ({ bytes, digest: sha256Digest(bytes), size: bytes.length }));
-    for (const blob of blobs) await client.uploadBlob(blob, () => [blob.bytes]);
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST,
-      config: { mediaType: mediaTypes.MEDIA_TYPE_DOCKER_IMAGE_CONFIG, digest: blobs[0]?.digest, size: blobs[0]?.size },
-      layers: [{ mediaType: mediaTypes.MEDIA_TYPE_DOCKER_LAYER_GZIP, digest: blobs[1]?.digest, size: blobs[1]?.size }],
-    };
-    await client.putManifest('latest', mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST, Buffer.from(JSON.stringify(manifest)));
+    await pushContainerImage(registry.host, 'berth/not-a-plugin');
 
     const store = new ContentStore({ root: path.join(work, 'image-storage') });
     const tmpDir = path.join(work, 'image-tmp');
