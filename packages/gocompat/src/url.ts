@@ -26,7 +26,6 @@ function parse(raw: string): GoUrl {
   const hashAt = raw.indexOf('#');
   const url = hashAt < 0 ? raw : raw.slice(0, hashAt);
   if (hashAt >= 0) unescape(raw.slice(hashAt + 1), 'other');
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(url)) throw new Error('net/url: invalid control character in URL');
 
   const none: GoUrl = { host: '', port: '', hostStart: -1 };

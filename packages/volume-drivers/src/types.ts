@@ -111,3 +111,16 @@ export interface VolumePlugin {
   /** Legacy plugins' drivers are kept for the daemon's lifetime; managed ones are rebuilt per lookup. */
   isV1(): boolean;
 }
+
+/** A driver built over a plugin, and whether it may be kept for later lookups. */
+export interface AdaptedPlugin {
+  driver: VolumeDriver;
+  /** moby keeps adapters of v1 plugins for the daemon's lifetime and rebuilds managed ones per lookup. */
+  cache: boolean;
+}
+
+/**
+ * Turns what the plugin getter returned into a volume driver that speaks the VolumeDriver protocol
+ * to it. The default is `createPluginAdapter()`.
+ */
+export type PluginDriverAdapter = (plugin: unknown, options: CallOptions) => Promise<AdaptedPlugin> | AdaptedPlugin;
