@@ -12,7 +12,7 @@ export { httpRequest, type HttpRequest, type HttpResponse } from './http-client.
 export const BERTHD = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 if (!existsSync(BERTHD)) {
-  throw new Error(`${BERTHD} is missing: build first (cd /work/main && npx turbo run build)`);
+  throw new Error(`${BERTHD} is missing: build first (pnpm build)`);
 }
 
 export interface ExecResult {
