@@ -15,7 +15,6 @@ import {
   mediaTypes,
   pushPlugin,
   RegistryClient,
-  sha256Digest,
 } from '../src/index.js';
 import { makeRootfs, sampleConfig, snapshot } from './fixtures.js';
 import { htpasswdUnavailable, pushContainerImage, registryUnavailable, startRegistry, type RunningRegistry } from '../src/testing.js';
