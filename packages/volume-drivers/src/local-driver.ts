@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, invalidParameter, system } from '@berth/errdefs';
 import { GroupSync, KeyedLock } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
+import { goQuote } from '@berth/gocompat';
 import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
 import {
   decodeOptsJson,
@@ -19,7 +20,6 @@ import { LocalVolume, type LocalVolumeContext } from './local-volume.js';
 import type { ResolveAddress } from './mount-options.js';
 import type { MountInfo } from './mountinfo.js';
 import { SystemMounter, type Mounter } from './mounter.js';
-import { goQuote } from './go-quote.js';
 import { validateLocalVolumeName } from './names.js';
 import { DEFAULT_DRIVER_NAME, type CallOptions, type Volume, type VolumeDriver, type VolumeScope } from './types.js';
 
