@@ -27,6 +27,7 @@ import {
   pluginDir,
   rootfsDir,
   savePluginFile,
+  type PersistedExtras,
   syncDir,
   tmpDir,
   UPGRADE_CONFIG_FILE,
@@ -138,8 +139,7 @@ export class PluginInstaller<P extends ManagedPlugin> {
         checkPrivileges(options);
         options.signal?.throwIfAborted();
         const object = newObject(fullName, structuredClone(options.config), options.pluginReference);
-        const plugin = await this.#putInPlace(object, options.rootfsDir, imageExtras(options));
-        return plugin;
+        return this.#putInPlace(object, options.rootfsDir, imageExtras(options));
       });
     } finally {
       await rm(options.rootfsDir, { recursive: true, force: true });
@@ -188,7 +188,7 @@ export class PluginInstaller<P extends ManagedPlugin> {
   }
 
   /** Moves `rootfs` into a new plugin directory, writes its `config.json`, and adds it to the store. */
-  async #putInPlace(object: PluginObject, rootfs: string, extras: Record<string, unknown>): Promise<P> {
+  async #putInPlace(object: PluginObject, rootfs: string, extras: PersistedExtras): Promise<P> {
     const root = this.#plugins.root;
     const id = object.Id ?? '';
     const dir = pluginDir(root, id);
