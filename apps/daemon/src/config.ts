@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { compareGoStrings } from './go-json/encode.js';
 import { decodeGo, goBool, goString, goStringSlice, goStruct, GoUnmarshalTypeError, type GoType } from './go-json/decode.js';
 import { GoJsonError, unmarshalValue, type JsonValue } from './go-json/scanner.js';
 import { lookupGroup } from './group.js';
@@ -383,7 +384,7 @@ function goFormat(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(goFormat).join(' ')}]`;
   if (value !== null && typeof value === 'object') {
     return `map[${Object.entries(value)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .sort(([a], [b]) => compareGoStrings(a, b))
       .map(([k, v]) => `${k}:${goFormat(v)}`)
       .join(' ')}]`;
   }
