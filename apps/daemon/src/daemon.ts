@@ -10,7 +10,12 @@ import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { adoptDockerMetadata, RESERVED_VOLUME_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
 import { authRoute } from './api/auth-route.js';
+import { buildRoutes, distributionDebugRoutes, swarmRoutes } from './api/build-swarm-routes.js';
+import { containerRoutes } from './api/container-routes.js';
+import { imageRoutes } from './api/image-routes.js';
+import { networkRoutes } from './api/network-routes.js';
 import { pluginRoutes } from './api/plugin-routes.js';
+import { systemDiskUsageRoute } from './api/system-df-route.js';
 import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
@@ -225,9 +230,18 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     api = await ApiServer.listen(config.hosts, {
       routes: [
         ...systemRoutes(info, events),
+        systemDiskUsageRoute(service),
         authRoute((request, signal) => registryPlugins.login(request, signal)),
         ...volumeRoutes(service),
         ...pluginRoutes(plugins, registryPlugins),
+        // moby's other routers, in its order: no path of theirs overlaps berth's own, and being
+        // last, they cost berth's own requests nothing.
+        ...containerRoutes(),
+        ...imageRoutes(),
+        ...buildRoutes(),
+        ...swarmRoutes(),
+        ...networkRoutes(),
+        ...distributionDebugRoutes(),
       ],
       logger: logger.child({ component: 'api' }),
       gid,
