@@ -84,6 +84,8 @@ export interface PluginManagerOptions<P extends ManagedPlugin> {
   stopTimeoutMs?: number | undefined;
   /** Back-off of restarts of plugins that exit while enabled. */
   restartPolicy?: Partial<RestartPolicy> | undefined;
+  /** Told of every restart of a plugin that exited while enabled, and whether it started (metrics). */
+  onRestart?: ((pluginName: string, started: boolean) => void) | undefined;
   /** Largest `config.json` accepted by `createFromContext`. Default 1 MiB. */
   maxConfigBytes?: number | undefined;
   /**
@@ -154,6 +156,7 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
   readonly #socketPollMs: number;
   readonly #stopTimeoutMs: number;
   readonly #restartPolicy: RestartPolicy;
+  readonly #onRestart: PluginManagerOptions<P>['onRestart'];
   readonly #maxConfigBytes: number | undefined;
   readonly #contentStore: ContentStoreLike | undefined;
   readonly #controllers = new Map<string, Controller>();
@@ -180,6 +183,7 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
     this.#socketPollMs = options.socketPollMs ?? 100;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     this.#restartPolicy = { ...DEFAULT_RESTART_POLICY, ...options.restartPolicy };
+    this.#onRestart = options.onRestart;
     this.#maxConfigBytes = options.maxConfigBytes;
     this.#contentStore = options.contentStore;
     this.#executor = options.createExecutor(this);
@@ -919,8 +923,10 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
       try {
         await this.#start(plugin, c, undefined);
         this.#logger.info('plugin restarted', { plugin: plugin.id });
+        this.#onRestart?.(plugin.name, true);
       } catch (err) {
         if (this.#closed || this.#controllers.get(plugin.id) !== c || !plugin.enabled) return;
+        this.#onRestart?.(plugin.name, false);
         const delay = c.backoff.next();
         this.#logger.error('failed to restart plugin; trying again', { plugin: plugin.id, delayMs: delay, error: message(err) });
         this.#scheduleRestart(plugin, c, delay);

@@ -11,7 +11,7 @@ import { isNotExist, opError } from './op-error.js';
 import { pruneVolumes } from './prune.js';
 import { generateVolumeName } from './random-name.js';
 import { rebuildRecords } from './rebuild.js';
-import { METADATA_FILE_NAME, SqliteMetadataStore } from './sqlite-metadata-store.js';
+import { METADATA_FILE_NAME, SqliteMetadataStore, type SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
 import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
 import type {
   ListResult,
@@ -34,6 +34,8 @@ export interface VolumesServiceOptions {
   signal?: AbortSignal | undefined;
   /** Another metadata backend instead of the SQLite file under `root`; the service closes it. */
   metadata?: MetadataStore | undefined;
+  /** Options of the SQLite file under `root` (observers for metrics), when `metadata` is not given. */
+  sqlite?: SqliteMetadataStoreOptions | undefined;
   /**
    * Deadline of one driver's `list` in `list` and `prune`, and of one driver's answer when every
    * driver is asked for a name (create without a driver, get of an unknown name); default 2000 ms.
@@ -103,7 +105,7 @@ export class VolumesService {
   static async open(options: VolumesServiceOptions): Promise<VolumesService> {
     options.signal?.throwIfAborted();
     const logger = options.logger ?? noopLogger;
-    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root), { logger }));
+    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root), { ...options.sqlite, logger }));
     try {
       if (metadata instanceof SqliteMetadataStore && metadata.startedEmpty !== undefined) {
         await rebuildRecords(metadata.startedEmpty, { metadata, drivers: options.drivers, logger, path: metadata.path, signal: options.signal });
