@@ -23,6 +23,8 @@ import { ContainerdSupervisor } from './containerd-supervisor.js';
 import { DataRootLock } from './data-root-lock.js';
 import { loadRegistry } from './lazy-modules.js';
 import { loadOrCreateEngineId } from './engine-id.js';
+import { createMetrics, type DaemonMetrics } from './metrics/metrics.js';
+import { MetricsServer } from './metrics/metrics-server.js';
 import { EventsService } from './events/events-service.js';
 import { lookupGroup } from './group.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -37,6 +39,7 @@ export type DaemonStep =
   | 'create-roots'
   | 'pidfile'
   | 'adopt-docker-volumes'
+  | 'metrics'
   | 'plugin-store'
   | 'containerd'
   | 'plugin-manager'
@@ -45,6 +48,7 @@ export type DaemonStep =
   | 'events'
   | 'serve-api'
   | 'stop-api'
+  | 'stop-metrics'
   | 'close-volumes'
   | 'shutdown-plugins'
   | 'close-containerd'
@@ -63,6 +67,8 @@ export interface Daemon {
   readonly config: DaemonConfig;
   /** The sockets the API is served on. */
   readonly sockets: readonly string[];
+  /** Where Prometheus scrapes (`--metrics-addr`; its port once bound); `undefined` when not served. */
+  readonly metricsUrl: string | undefined;
   /** Stops in reverse order of start. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -84,6 +90,9 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   let volumes: VolumesService | undefined;
   let events: EventsService | undefined;
   let api: ApiServer | undefined;
+  let metrics: DaemonMetrics | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let metricsUrl: string | undefined;
 
   const step = async (name: DaemonStep, action: () => Promise<void> | void): Promise<void> => {
     trace(name);
@@ -95,6 +104,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   };
   const shutdown = async (): Promise<void> => {
     if (api !== undefined) await step('stop-api', () => api?.close());
+    if (metricsServer !== undefined) await step('stop-metrics', () => metricsServer?.close());
     if (volumes !== undefined) await step('close-volumes', () => volumes?.close());
     // moby: after the volumes (and containers) are done with them. Stops plugins unless live-restore.
     if (plugins !== undefined) await step('shutdown-plugins', () => plugins?.shutdown());
@@ -128,10 +138,19 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     trace('adopt-docker-volumes');
     await adoptDockerMetadata({ root: config.dataRoot, logger: logger.child({ component: 'volume-service' }) });
 
+    // Served from the start, as dockerd does: a wrong address fails the start before anything runs.
+    if (config.metricsAddress !== undefined) {
+      trace('metrics');
+      metrics = await createMetrics();
+      metricsServer = await MetricsServer.listen(config.metricsAddress, metrics, logger.child({ component: 'metrics' }));
+      metricsUrl = `http://${formatHostPort(metricsServer.address)}/metrics`;
+    }
+    const onPluginCall = metrics?.pluginCall;
+
     // moby: "Plugin system initialization should happen before restore. Do not change order."
     trace('plugin-store');
     pluginStore = new PluginStore({
-      legacy: config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs },
+      legacy: { ...(config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs }), client: { onCall: onPluginCall } },
       logger: logger.child({ component: 'plugin-store' }),
     });
 
@@ -168,7 +187,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // `<exec-root>/plugins/<64-hex id>/<socket>` must stay below 108 bytes (a unix socket path).
       execRoot: pluginExecRoot,
       store: pluginStore,
-      createPlugin: (init) => new Plugin(init),
+      createPlugin: (init) => new Plugin({ ...init, client: { onCall: onPluginCall } }),
       createExecutor: (exitHandler) =>
         new LazyContainerdExecutor({
           address: (o) => supervisor.address(o),
@@ -179,6 +198,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
           logger: logger.child({ component: 'plugin-executor' }),
         }),
       liveRestore: config.liveRestore,
+      onRestart: metrics?.pluginRestart,
       events: { logPluginEvent: (id, name, action) => events?.log(action, 'plugin', { ID: id, Attributes: { name } }) },
       // Bound late: the volume service is created after the manager.
       usersOf: (pluginName) => volumesOn(volumes, pluginName),
@@ -199,6 +219,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // The volume service keeps its database beside the volumes.
       reservedNames: RESERVED_VOLUME_NAMES,
       logger: logger.child({ component: 'local-driver' }),
+      onRootSync: metrics === undefined ? undefined : (run) => metrics?.fsync('volumes-root', run),
     });
     drivers.register(local);
 
@@ -211,7 +232,9 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       drivers,
       events: sink,
       logger: logger.child({ component: 'volume-service' }),
+      sqlite: { onCommit: metrics?.metadataCommit, onWalSync: metrics === undefined ? undefined : (run) => metrics?.fsync('metadata-wal', run) },
     });
+    metrics?.watchVolumes(volumes);
 
     trace('events');
     events = new EventsService({ logger: logger.child({ component: 'events' }) });
@@ -245,6 +268,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       ],
       logger: logger.child({ component: 'api' }),
       gid,
+      onRequest: metrics?.apiRequest,
     });
   } catch (err) {
     await shutdown();
@@ -252,7 +276,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   }
 
   let closing: Promise<void> | undefined;
-  return { config, sockets: api.paths, close: () => (closing ??= shutdown()) };
+  return { config, sockets: api.paths, metricsUrl, close: () => (closing ??= shutdown()) };
 }
 
 /** How long naming the volumes of a plugin in `plugin <name> is in use` may take. */
@@ -265,6 +289,10 @@ async function volumesOn(volumes: VolumesService | undefined, driver: string): P
   filters.add('driver', driver);
   const { volumes: found } = await volumes.list(filters, { signal: AbortSignal.timeout(USERS_TIMEOUT_MS) });
   return found.map((v) => v.Name);
+}
+
+function formatHostPort({ host, port }: { host: string; port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** dockerd's wording: every start failure reads `failed to start daemon...`. */
