@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FakeVolumePlugin } from './fixtures/v1-volume-plugin.js';
-import { Berthd } from './harness.js';
+import { Berthd, describeWith } from './harness.js';
 import { buildVolumePluginDir, cleanupDaemonWithOwnContainerd, ownContainerdAddress, pluginRequirements, shortTempDir, taskPid, until } from './plugin-helpers.js';
 import { Prometheus, prometheusRequirement, type PromSample } from './prometheus.js';
 
@@ -15,11 +15,7 @@ import { Prometheus, prometheusRequirement, type PromSample } from './prometheus
  * skipped with the reason printed otherwise, failing under CI.
  */
 
-const missing = pluginRequirements() ?? prometheusRequirement();
-const name = 'berthd metrics scraped by Prometheus';
-if (missing !== undefined && process.env.CI === undefined) console.warn(`Skipping "${name}": ${missing} (under CI these tests fail instead).`);
-
-(missing !== undefined && process.env.CI === undefined ? describe.skip : describe)(name, () => {
+describeWith('berthd metrics scraped by Prometheus', pluginRequirements() ?? prometheusRequirement(), () => {
   let dir: string;
   let daemon: Berthd | undefined;
   let slow: FakeVolumePlugin | undefined;
@@ -27,7 +23,6 @@ if (missing !== undefined && process.env.CI === undefined) console.warn(`Skippin
   let metricsUrl: URL;
 
   beforeAll(async () => {
-    if (missing !== undefined) throw new Error(`CI must run "${name}", but ${missing}`);
     dir = await shortTempDir();
     slow = await FakeVolumePlugin.start({ socketDir: join(dir, 'sockets'), name: 'slow', root: join(dir, 'slow-data') });
     slow.behaviour['VolumeDriver.List'] = 'hang';

@@ -1,14 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { onPath } from './harness.js';
 
 /** Why a Prometheus server cannot be run here, or undefined. */
 export function prometheusRequirement(): string | undefined {
-  const onPath = (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, 'prometheus')));
-  return onPath ? undefined : 'prometheus is not installed (Debian: apt-get install prometheus)';
+  return onPath('prometheus') ? undefined : 'prometheus is not installed (Debian: apt-get install prometheus)';
 }
 
 /** A free TCP port on loopback (bound and released: another process could take it meanwhile). */
