@@ -55,16 +55,29 @@ export function goMap<T>(map: Readonly<Record<string, T>> | null): Record<string
   const keys = Object.keys(map);
   // Index-like keys, when there are any, come first.
   if (keys.length > 0 && ARRAY_INDEX.test(keys[0] as string)) return new RawGoMap(map, keys) as unknown as Record<string, T>;
+  // Keys without surrogates or U+E000..U+FFFF (nearly all) compare the same in UTF-16 and in Go:
+  // the engine's own comparison is twice as fast as `compareGoStrings`.
+  const compare = keys.some((key) => HIGH_CODE_UNITS.test(key)) ? compareGoStrings : compareCodeUnits;
   let sorted = true;
-  for (let i = 1; i < keys.length && sorted; i++) sorted = compareGoStrings(keys[i - 1] as string, keys[i] as string) < 0;
+  for (let i = 1; i < keys.length && sorted; i++) sorted = compare(keys[i - 1] as string, keys[i] as string) < 0;
   if (sorted) return map as Record<string, T>;
-  // No prototype: a key `__proto__` (a label may be called that) stays a key.
-  const out: Record<string, T> = Object.create(null);
-  for (const key of keys.sort(compareGoStrings)) out[key] = map[key] as T;
+  const out: Record<string, T> = {};
+  for (const key of keys.sort(compare)) setKey(out, key, map[key] as T);
   return out;
 }
 
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+const HIGH_CODE_UNITS = /[\ud800-\uffff]/;
+
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** `out[key] = value`, where a key `__proto__` (a label may be called that) stays a key. */
+function setKey<T>(out: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
 
 /** The rendered maps of the `goJsonText` calls in progress; their tokens stand in for them. */
 const rawMaps: string[] = [];
@@ -95,7 +108,7 @@ class RawGoMap {
 export function goAnyValue(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(goAnyValue);
   if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [key, item] of Object.entries(value)) out[key] = goAnyValue(item);
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) setKey(out, key, goAnyValue(item));
   return goMap(out);
 }
