@@ -138,7 +138,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     trace('adopt-docker-volumes');
     await adoptDockerMetadata({ root: config.dataRoot, logger: logger.child({ component: 'volume-service' }) });
 
-    // Served from the start, as dockerd does: a wrong address fails the start before anything runs.
+    // Served before plugins and volumes are restored: an address in use fails the start before anything runs.
     if (config.metricsAddress !== undefined) {
       trace('metrics');
       metrics = await createMetrics();
@@ -219,7 +219,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // The volume service keeps its database beside the volumes.
       reservedNames: RESERVED_VOLUME_NAMES,
       logger: logger.child({ component: 'local-driver' }),
-      onRootSync: metrics === undefined ? undefined : (run) => metrics?.fsync('volumes-root', run),
+      onRootSync: metrics?.fsyncObserver('volumes-root'),
     });
     drivers.register(local);
 
@@ -232,7 +232,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       drivers,
       events: sink,
       logger: logger.child({ component: 'volume-service' }),
-      sqlite: { onCommit: metrics?.metadataCommit, onWalSync: metrics === undefined ? undefined : (run) => metrics?.fsync('metadata-wal', run) },
+      sqlite: { onCommit: metrics?.metadataCommit, onWalSync: metrics?.fsyncObserver('metadata-wal') },
     });
     metrics?.watchVolumes(volumes);
 

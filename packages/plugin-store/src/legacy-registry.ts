@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { BerthError, kindOf, notFound, system } from '@berth/errdefs';
-import { KeyedLock } from '@berth/locker';
-import { abortable, systemClock, type Clock } from './clock.js';
+import { abortable, KeyedLock } from '@berth/locker';
+import { systemClock, type Clock } from './clock.js';
 import {
   defaultLegacyDirs,
   findLegacyPlugin,

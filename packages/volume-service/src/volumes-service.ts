@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
-import { KeyedLock } from '@berth/locker';
+import { abortable, KeyedLock } from '@berth/locker';
 import { resolvePath, toVolumeInfo, toVolumeInfoSync } from './convert.js';
 import { DirectorySizer } from './directory-sizer.js';
 import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
@@ -250,7 +250,7 @@ export class VolumesService {
       }
       shared.callers++;
       try {
-        return await untilAborted(shared.result, options.signal);
+        return await abortable(shared.result, options.signal);
       } finally {
         // The last caller gone (answered, or went away): a later call starts afresh.
         if (--shared.callers === 0) {
@@ -392,24 +392,4 @@ export class VolumesService {
       this.#logger.error('Error releasing volume reference after a failed mount', { volume: name, ref, error: String(err) });
     }
   }
-}
-
-/** `promise`, or the reason of `signal` as soon as it aborts (the work behind `promise` goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }

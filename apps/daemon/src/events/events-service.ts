@@ -173,7 +173,7 @@ export class Subscription implements AsyncIterable<EventMessage> {
  * from the wall clock; when the two drift apart by more than a few milliseconds (the system clock
  * was set), the starting point is taken again.
  */
-export function nanosecondWallClock(): () => bigint {
+function nanosecondWallClock(): () => bigint {
   // The process's start on the wall clock plus the time since, to a fraction of a microsecond.
   let originHr = process.hrtime.bigint();
   let origin = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));

@@ -20,8 +20,8 @@ export interface DaemonMetrics {
   pluginCall(plugin: string, method: string, durationMs: number, outcome: PluginCallOutcome): void;
   pluginRestart(plugin: string, started: boolean): void;
   metadataCommit(durable: boolean): void;
-  /** One fsync: its duration and the writes it made durable (a `GroupSync` run). */
-  fsync(target: FsyncTarget, run: { readonly durationMs: number; readonly callers: number }): void;
+  /** The observer of the fsyncs of `target`: each one's duration and the writes it made durable (a `GroupSync` run). */
+  fsyncObserver(target: FsyncTarget): (run: { readonly durationMs: number; readonly callers: number }) => void;
   /** Reads the volume gauges from `source` at every scrape. */
   watchVolumes(source: VolumeCounts): void;
 }
@@ -99,7 +99,7 @@ export async function createMetrics(): Promise<DaemonMetrics> {
     pluginCall: (plugin, method, durationMs, outcome) => pluginCalls.observe({ plugin, method, outcome }, durationMs / 1000),
     pluginRestart: (plugin, started) => restarts.inc({ plugin, result: started ? 'started' : 'failed' }),
     metadataCommit: (durable) => commits.inc({ durability: durable ? 'durable' : 'lazy' }),
-    fsync: (target, run) => {
+    fsyncObserver: (target) => (run) => {
       fsyncs.observe({ target }, run.durationMs / 1000);
       batches.observe({ target }, run.callers);
     },
