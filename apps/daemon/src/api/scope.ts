@@ -1,4 +1,4 @@
-import { BerthError, invalidParameter, notFound, unavailable, wrap } from '@berth/errdefs';
+import { BerthError, notFound, unavailable, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
 import type { RequestContext } from './context.js';
 import { writeJson } from './respond.js';
@@ -32,11 +32,10 @@ export function unsupported(method: string, path: string, options: { minVersion?
 }
 
 /** moby's answer on a node that is not part of a swarm (`errNoManager`), 503. */
-export const NO_SWARM =
-  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
-
 export function noSwarm(): BerthError {
-  return unavailable(NO_SWARM);
+  return unavailable(
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
+  );
 }
 
 /** `filters` of the query as moby's `filters.FromJSON` reads it (400 `invalid filter`). */
