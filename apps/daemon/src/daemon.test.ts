@@ -90,12 +90,12 @@ describe('createDaemon', () => {
     }
   });
 
-  it('serves metrics from right after the pidfile until right after the API, and fails the start on an address in use', async () => {
+  it('serves metrics from right after the adoption step until right after the API, and fails the start on an address in use', async () => {
     const steps: DaemonStep[] = [];
     const daemon = await createDaemon({ ...config, metricsAddress: { host: '127.0.0.1', port: 0 } }, { trace: (s) => steps.push(s) });
     const url = daemon.metricsUrl as string;
     try {
-      expect(steps.slice(0, 4)).toEqual(['create-roots', 'pidfile', 'metrics', 'plugin-store']);
+      expect(steps.slice(0, 6)).toEqual(['lock-data-root', 'create-roots', 'pidfile', 'adopt-docker-volumes', 'metrics', 'plugin-store']);
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       await httpRequest(daemon.sockets[0] as string, { method: 'POST', path: '/volumes/create', body: { Name: 'v1' } });
       const text = await (await fetch(url)).text();
