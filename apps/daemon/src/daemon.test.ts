@@ -102,7 +102,9 @@ describe('createDaemon', () => {
       expect(text).toContain('berth_api_request_duration_seconds_count{method="POST",route="/volumes/create",status="201"} 1');
       expect(text).toContain('berth_volumes{driver="local"} 1');
       const port = Number(new URL(url).port);
-      await expect(createDaemon({ ...config, pidfile: join(dir, 'other.pid'), hosts: [join(dir, 'other.sock')], metricsAddress: { host: '127.0.0.1', port } })).rejects.toThrow(
+      // Another data-root: this one is locked by the daemon above.
+      const other = { ...config, dataRoot: join(dir, 'other-data'), execRoot: join(dir, 'other-exec') };
+      await expect(createDaemon({ ...other, pidfile: join(dir, 'other.pid'), hosts: [join(dir, 'other.sock')], metricsAddress: { host: '127.0.0.1', port } })).rejects.toThrow(
         /^failed to start daemon: listen EADDRINUSE/,
       );
     } finally {
