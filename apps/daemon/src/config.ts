@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeGo, goBool, GoJsonError, goString, goStringSlice, goStruct, toPlain, unmarshalValue, type GoType, type JsonValue } from '@berth/gocompat';
+import { compareGoStrings, decodeGo, goBool, GoJsonError, goString, goStringSlice, goStruct, toPlain, unmarshalValue, type GoType, type JsonValue } from '@berth/gocompat';
 import { lookupGroup } from './group.js';
 import type { LogFormat, LogLevel } from './logger.js';
 
@@ -33,6 +33,8 @@ export interface DaemonConfig {
    * `host:port` names and CIDRs, those configured followed by dockerd's loopback defaults.
    */
   readonly insecureRegistries: readonly string[];
+  /** Where Prometheus metrics are served over HTTP (`--metrics-addr`); `undefined`: not served. */
+  readonly metricsAddress: { readonly host: string; readonly port: number } | undefined;
 }
 
 /** Loopback registries are always insecure, as in dockerd. */
@@ -84,6 +86,7 @@ const SETTINGS: ReadonlyArray<{ key: string; flag: string; type: GoType }> = [
   { key: 'live-restore', flag: 'live-restore', type: goBool },
   { key: 'log-format', flag: 'log-format', type: goString },
   { key: 'log-level', flag: 'log-level', type: goString },
+  { key: 'metrics-addr', flag: 'metrics-addr', type: goString },
   { key: 'pidfile', flag: 'pidfile', type: goString },
   { key: 'plugin-socket-dirs', flag: 'plugin-socket-dir', type: goStringSlice },
   { key: 'plugin-spec-dirs', flag: 'plugin-spec-dir', type: goStringSlice },
@@ -105,6 +108,7 @@ const OPTIONS = {
   'live-restore': { type: 'boolean' },
   'log-format': { type: 'string' },
   'log-level': { type: 'string', short: 'l' },
+  'metrics-addr': { type: 'string' },
   pidfile: { type: 'string', short: 'p' },
   'plugin-socket-dir': { type: 'string', multiple: true },
   'plugin-spec-dir': { type: 'string', multiple: true },
@@ -135,6 +139,8 @@ Options:
       --live-restore         Keep plugins running while berthd is down
       --log-format string    Set the logging format ("text"|"json") (default "text")
   -l, --log-level string     Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
+      --metrics-addr string  Serve Prometheus metrics on this TCP address (host:port; ":port" is
+                             127.0.0.1 only) (default: not served)
   -p, --pidfile string       Path to use for daemon PID file (default "<exec-root>/berthd.pid")
       --plugin-socket-dir list
                              Directory of legacy plugin sockets (default "/run/docker/plugins")
@@ -311,7 +317,24 @@ function resolveConfig(
     liveRestore: pick(flags['live-restore'], 'live-restore') === true,
     pluginDirs,
     insecureRegistries,
+    metricsAddress: metricsAddress(pick(flags['metrics-addr'], 'metrics-addr')),
   };
+}
+
+/**
+ * `--metrics-addr`: `host:port`, `[ipv6]:port`, or `:port`, which berth serves on loopback only
+ * (dockerd on every interface: metrics say much about a host, and need no one else's eyes by
+ * default). Empty: not served.
+ */
+function metricsAddress(text: string | undefined): { host: string; port: number } | undefined {
+  if (text === undefined || text === '') return undefined;
+  const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
+  const port = Number(match?.[3]);
+  if (match === null || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError(`invalid metrics-addr ${JSON.stringify(text)}: want host:port, e.g. 127.0.0.1:9323`);
+  }
+  const host = match[1] ?? match[2] ?? '';
+  return { host: host === '' ? '127.0.0.1' : host, port };
 }
 
 /**
@@ -382,7 +405,7 @@ function goFormat(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(goFormat).join(' ')}]`;
   if (value !== null && typeof value === 'object') {
     return `map[${Object.entries(value)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .sort(([a], [b]) => compareGoStrings(a, b))
       .map(([k, v]) => `${k}:${goFormat(v)}`)
       .join(' ')}]`;
   }

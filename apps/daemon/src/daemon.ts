@@ -10,12 +10,19 @@ import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { adoptDockerMetadata, RESERVED_VOLUME_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
 import { authRoute } from './api/auth-route.js';
+import { buildRoutes, distributionDebugRoutes, swarmRoutes } from './api/build-swarm-routes.js';
+import { containerRoutes } from './api/container-routes.js';
+import { imageRoutes } from './api/image-routes.js';
+import { networkRoutes } from './api/network-routes.js';
 import { pluginRoutes } from './api/plugin-routes.js';
+import { systemDiskUsageRoute } from './api/system-df-route.js';
 import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
 import { DataRootLock } from './data-root-lock.js';
 import { loadOrCreateEngineId } from './engine-id.js';
+import { createMetrics, type DaemonMetrics } from './metrics/metrics.js';
+import { MetricsServer } from './metrics/metrics-server.js';
 import { EventsService } from './events/events-service.js';
 import { lookupGroup } from './group.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -28,6 +35,7 @@ export type DaemonStep =
   | 'create-roots'
   | 'pidfile'
   | 'adopt-docker-volumes'
+  | 'metrics'
   | 'plugin-store'
   | 'containerd'
   | 'plugin-manager'
@@ -36,6 +44,7 @@ export type DaemonStep =
   | 'events'
   | 'serve-api'
   | 'stop-api'
+  | 'stop-metrics'
   | 'close-volumes'
   | 'shutdown-plugins'
   | 'close-containerd'
@@ -54,6 +63,8 @@ export interface Daemon {
   readonly config: DaemonConfig;
   /** The sockets the API is served on. */
   readonly sockets: readonly string[];
+  /** Where Prometheus scrapes (`--metrics-addr`; its port once bound); `undefined` when not served. */
+  readonly metricsUrl: string | undefined;
   /** Stops in reverse order of start. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -75,6 +86,9 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   let volumes: VolumesService | undefined;
   let events: EventsService | undefined;
   let api: ApiServer | undefined;
+  let metrics: DaemonMetrics | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let metricsUrl: string | undefined;
 
   const step = async (name: DaemonStep, action: () => Promise<void> | void): Promise<void> => {
     trace(name);
@@ -86,6 +100,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   };
   const shutdown = async (): Promise<void> => {
     if (api !== undefined) await step('stop-api', () => api?.close());
+    if (metricsServer !== undefined) await step('stop-metrics', () => metricsServer?.close());
     if (volumes !== undefined) await step('close-volumes', () => volumes?.close());
     // moby: after the volumes (and containers) are done with them. Stops plugins unless live-restore.
     if (plugins !== undefined) await step('shutdown-plugins', () => plugins?.shutdown());
@@ -119,10 +134,19 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     trace('adopt-docker-volumes');
     await adoptDockerMetadata({ root: config.dataRoot, logger: logger.child({ component: 'volume-service' }) });
 
+    // Served before plugins and volumes are restored: an address in use fails the start before anything runs.
+    if (config.metricsAddress !== undefined) {
+      trace('metrics');
+      metrics = await createMetrics();
+      metricsServer = await MetricsServer.listen(config.metricsAddress, metrics, logger.child({ component: 'metrics' }));
+      metricsUrl = `http://${formatHostPort(metricsServer.address)}/metrics`;
+    }
+    const onPluginCall = metrics?.pluginCall;
+
     // moby: "Plugin system initialization should happen before restore. Do not change order."
     trace('plugin-store');
     pluginStore = new PluginStore({
-      legacy: config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs },
+      legacy: { ...(config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs }), client: { onCall: onPluginCall } },
       logger: logger.child({ component: 'plugin-store' }),
     });
 
@@ -150,7 +174,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // `<exec-root>/plugins/<64-hex id>/<socket>` must stay below 108 bytes (a unix socket path).
       execRoot: pluginExecRoot,
       store: pluginStore,
-      createPlugin: (init) => new Plugin(init),
+      createPlugin: (init) => new Plugin({ ...init, client: { onCall: onPluginCall } }),
       createExecutor: (exitHandler) =>
         new LazyContainerdExecutor({
           address: (o) => supervisor.address(o),
@@ -161,6 +185,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
           logger: logger.child({ component: 'plugin-executor' }),
         }),
       liveRestore: config.liveRestore,
+      onRestart: metrics?.pluginRestart,
       events: { logPluginEvent: (id, name, action) => events?.log(action, 'plugin', { ID: id, Attributes: { name } }) },
       // Bound late: the volume service is created after the manager.
       usersOf: (pluginName) => volumesOn(volumes, pluginName),
@@ -174,6 +199,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // The volume service keeps its database beside the volumes.
       reservedNames: RESERVED_VOLUME_NAMES,
       logger: logger.child({ component: 'local-driver' }),
+      onRootSync: metrics?.fsyncObserver('volumes-root'),
     });
     drivers.register(local);
 
@@ -186,7 +212,9 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       drivers,
       events: sink,
       logger: logger.child({ component: 'volume-service' }),
+      sqlite: { onCommit: metrics?.metadataCommit, onWalSync: metrics?.fsyncObserver('metadata-wal') },
     });
+    metrics?.watchVolumes(volumes);
 
     trace('events');
     events = new EventsService({ logger: logger.child({ component: 'events' }) });
@@ -205,15 +233,25 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     api = await ApiServer.listen(config.hosts, {
       routes: [
         ...systemRoutes(info, events),
+        systemDiskUsageRoute(service),
         authRoute(async (auth, signal) => {
           const { status } = await loginRegistry({ serverAddress: auth.serverAddress, auth, registry, signal });
           return { Status: status, IdentityToken: '' };
         }),
         ...volumeRoutes(service),
         ...pluginRoutes(plugins, plugins),
+        // moby's other routers, in its order: no path of theirs overlaps berth's own, and being
+        // last, they cost berth's own requests nothing.
+        ...containerRoutes(),
+        ...imageRoutes(),
+        ...buildRoutes(),
+        ...swarmRoutes(),
+        ...networkRoutes(),
+        ...distributionDebugRoutes(),
       ],
       logger: logger.child({ component: 'api' }),
       gid,
+      onRequest: metrics?.apiRequest,
     });
   } catch (err) {
     await shutdown();
@@ -221,7 +259,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   }
 
   let closing: Promise<void> | undefined;
-  return { config, sockets: api.paths, close: () => (closing ??= shutdown()) };
+  return { config, sockets: api.paths, metricsUrl, close: () => (closing ??= shutdown()) };
 }
 
 /** How long naming the volumes of a plugin in `plugin <name> is in use` may take. */
@@ -234,6 +272,10 @@ async function volumesOn(volumes: VolumesService | undefined, driver: string): P
   filters.add('driver', driver);
   const { volumes: found } = await volumes.list(filters, { signal: AbortSignal.timeout(USERS_TIMEOUT_MS) });
   return found.map((v) => v.Name);
+}
+
+function formatHostPort({ host, port }: { host: string; port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** dockerd's wording: every start failure reads `failed to start daemon...`. */

@@ -52,6 +52,8 @@ export interface PluginManagerOptions<P extends ManagedPlugin> {
   stopTimeoutMs?: number | undefined;
   /** Back-off of restarts of plugins that exit while enabled. */
   restartPolicy?: Partial<RestartPolicy> | undefined;
+  /** Told of every restart of a plugin that exited while enabled, and whether it started (metrics). */
+  onRestart?: ((pluginName: string, started: boolean) => void) | undefined;
   /** Largest `config.json` accepted by `createFromContext`. Default 1 MiB. */
   maxConfigBytes?: number | undefined;
   /**
@@ -114,6 +116,7 @@ export class PluginManager<P extends ManagedPlugin> implements ExitHandler {
       socketPollMs: options.socketPollMs ?? 100,
       stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
       closed: () => this.#closed,
+      onRestart: options.onRestart,
     });
     this.#installer = new PluginInstaller({
       plugins: this.#plugins,

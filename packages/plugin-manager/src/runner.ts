@@ -28,6 +28,8 @@ export interface PluginRunnerOptions<P extends ManagedPlugin> {
   readonly stopTimeoutMs: number;
   /** Whether the manager is shutting down: nothing is restarted then. */
   readonly closed: () => boolean;
+  /** Told of every restart of a plugin that exited while enabled, and whether it started (metrics). */
+  readonly onRestart?: ((pluginName: string, started: boolean) => void) | undefined;
 }
 
 // Types whose propagated mount moby migrates out of the rootfs and creates on load.
@@ -50,6 +52,7 @@ export class PluginRunner<P extends ManagedPlugin> {
   readonly #socketPollMs: number;
   readonly #stopTimeoutMs: number;
   readonly #closed: () => boolean;
+  readonly #onRestart: PluginRunnerOptions<P>['onRestart'];
 
   constructor(options: PluginRunnerOptions<P>) {
     this.#plugins = options.plugins;
@@ -61,6 +64,7 @@ export class PluginRunner<P extends ManagedPlugin> {
     this.#socketPollMs = options.socketPollMs;
     this.#stopTimeoutMs = options.stopTimeoutMs;
     this.#closed = options.closed;
+    this.#onRestart = options.onRestart;
   }
 
   /** Starts a run of the plugin and waits for its socket (moby's `enable(force)` + `pluginPostStart`). */
@@ -191,8 +195,10 @@ export class PluginRunner<P extends ManagedPlugin> {
       try {
         await this.start(plugin, c, undefined);
         this.#logger.info('plugin restarted', { plugin: plugin.id });
+        this.#onRestart?.(plugin.name, true);
       } catch (err) {
         if (!wanted()) return;
+        this.#onRestart?.(plugin.name, false);
         const delay = c.backoff.next();
         this.#logger.error('failed to restart plugin; trying again', { plugin: plugin.id, delayMs: delay, error: errorMessage(err) });
         this.scheduleRestart(plugin, c, delay);

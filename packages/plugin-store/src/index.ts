@@ -64,7 +64,7 @@ export {
   pluginStatusCode,
   isPluginNotFound,
 } from './plugin-client.js';
-export type { PluginClientOptions, PluginCallOptions, PluginStatus, TlsConfig } from './plugin-client.js';
+export type { PluginClientOptions, PluginCallOptions, PluginCallObserver, PluginCallOutcome, PluginStatus, TlsConfig } from './plugin-client.js';
 export { parsePluginAddress } from './plugin-address.js';
 export type { PluginTarget } from './plugin-address.js';
 export { backoffMs, shouldAbortRetry, DEFAULT_RETRY_POLICY } from './backoff.js';

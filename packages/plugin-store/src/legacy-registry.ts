@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { BerthError, kindOf, notFound, system } from '@berth/errdefs';
-import { KeyedLock } from '@berth/locker';
+import { abortable, KeyedLock } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
 import { goField, jsonTypeName } from '@berth/gocompat';
-import { abortable, systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import {
   defaultLegacyDirs,
   findLegacyPlugin,
@@ -45,7 +45,7 @@ export interface LegacyRegistryOptions {
   /** Default for `getAll`'s `probeTimeoutMs`. */
   probeTimeoutMs?: number | undefined;
   /** Settings of the clients built for legacy plugins. */
-  client?: Pick<PluginClientOptions, 'timeoutMs' | 'dialTimeoutMs' | 'maxResponseBytes' | 'retry'> | undefined;
+  client?: Pick<PluginClientOptions, 'timeoutMs' | 'dialTimeoutMs' | 'maxResponseBytes' | 'retry' | 'onCall'> | undefined;
   /** Drives back-off waits and the unreachable memory; the grace window runs on real time. */
   clock?: Clock | undefined;
   logger?: Logger | undefined;
@@ -223,6 +223,7 @@ export class LegacyRegistry {
     const gate = this.#memory.gate(spec.name, files);
     const client = new PluginClient({
       ...this.#clientOptions,
+      name: spec.name,
       addr: spec.addr,
       tls: spec.tls,
       gate,

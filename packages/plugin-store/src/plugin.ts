@@ -15,7 +15,7 @@ export interface PluginInit {
   /** `<data-root>/plugins/<id>/rootfs`; its sibling `propagated-mount` backs `PropagatedMount`. */
   rootfs: string;
   /** Settings for the client built by `client()` (tests shorten the back-off). */
-  client?: Pick<PluginClientOptions, 'dialTimeoutMs' | 'maxResponseBytes' | 'retry' | 'clock' | 'logger'> | undefined;
+  client?: Pick<PluginClientOptions, 'dialTimeoutMs' | 'maxResponseBytes' | 'retry' | 'clock' | 'logger' | 'onCall'> | undefined;
 }
 
 /**
@@ -132,6 +132,7 @@ export class Plugin implements CompatPlugin {
     if (this.#socketPath === undefined) throw unavailable(`plugin ${this.name} is not running`);
     this.#client ??= new PluginClient({
       ...this.#clientOptions,
+      name: this.name,
       addr: `unix://${this.#socketPath}`,
       timeoutMs: this.#timeoutMs,
     });

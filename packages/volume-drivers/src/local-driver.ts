@@ -4,7 +4,7 @@ import { chmodSync, closeSync, lstatSync, readFileSync, realpathSync, renameSync
 import { chmod, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, invalidParameter, system } from '@berth/errdefs';
-import { GroupSync, KeyedLock } from '@berth/locker';
+import { GroupSync, KeyedLock, type GroupSyncRun } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
 import { goQuote } from '@berth/gocompat';
 import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
@@ -64,6 +64,8 @@ export interface LocalDriverOptions {
    * volume directory cannot take their place.
    */
   reservedNames?: readonly string[] | undefined;
+  /** Told of every fsync of the root (each made creates and removes durable): its duration and how many shared it (metrics). */
+  onRootSync?: ((run: GroupSyncRun) => void) | undefined;
 }
 
 /**
@@ -79,7 +81,7 @@ export class LocalDriver implements VolumeDriver {
   readonly #volumes = new Map<string, LocalVolume>();
   readonly #ctx: LocalVolumeContext;
   /** The fsync of the root that makes renames into and out of it durable, shared by concurrent callers. */
-  readonly #rootSync = new GroupSync(() => fsyncDir(this.root));
+  readonly #rootSync: GroupSync;
   /** Ready staging directories (see `spareDirectories`), taken last-made first. */
   readonly #spares: string[] = [];
   readonly #spareTarget: number;
@@ -92,6 +94,7 @@ export class LocalDriver implements VolumeDriver {
     this.#ctx = context;
     this.#spareTarget = Math.max(0, Math.floor(options.spareDirectories ?? DEFAULT_SPARE_DIRECTORIES));
     this.#reservedNames = new Set(options.reservedNames ?? []);
+    this.#rootSync = new GroupSync(() => fsyncDir(this.root), { onRun: options.onRootSync });
   }
 
   /** Creates the root if needed and loads every volume found in it. */

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BerthError, notFound } from '@berth/errdefs';
-import { GroupSync } from '@berth/locker';
+import { GroupSync, type GroupSyncRun } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
 import { messageOf } from './op-error.js';
 import type { MetadataStore, StringMap, VolumeRecord, VolumeRecordInput } from './metadata-store.js';
@@ -65,6 +65,10 @@ export interface SqliteMetadataStoreOptions {
   reserveBytes?: number | undefined;
   /** Where the store says what went wrong with the disk (a full disk, a deleted `-wal`). */
   logger?: Logger | undefined;
+  /** Told of every commit: acknowledged after a WAL sync (`durable`) or not (metrics). */
+  onCommit?: ((durable: boolean) => void) | undefined;
+  /** Told of every fdatasync of the WAL: its duration and the commits it made durable (metrics). */
+  onWalSync?: ((run: GroupSyncRun) => void) | undefined;
 }
 
 interface VolumeRow {
@@ -136,6 +140,7 @@ export class SqliteMetadataStore implements MetadataStore {
   #closing: Promise<void> | undefined;
   #durableCommits = 0;
   #lazyCommits = 0;
+  readonly #onCommit: ((durable: boolean) => void) | undefined;
 
   private constructor(path: string, db: Database.Database, options: SqliteMetadataStoreOptions, startedEmpty: EmptyStart | undefined) {
     this.path = path;
@@ -147,7 +152,8 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#walPath = `${path}-wal`;
     this.#reserve = new SpaceReserve(`${path}-reserve`, { bytes: options.reserveBytes ?? METADATA_RESERVE_BYTES, sliceBytes: RESERVE_SLICE_BYTES });
     this.#syncWal = options.syncWal ?? fdatasyncAsync;
-    this.#walSync = new GroupSync(() => this.#syncWalNow());
+    this.#walSync = new GroupSync(() => this.#syncWalNow(), { onRun: options.onWalSync });
+    this.#onCommit = options.onCommit;
     this.#watchWal();
     if (!this.#reserve.topUp()) {
       this.#setLowOnSpace(true);
@@ -200,6 +206,7 @@ export class SqliteMetadataStore implements MetadataStore {
   async markPending(record: VolumeRecordInput): Promise<void> {
     this.#commit((s) => s.upsert.run(toRow(record, 1)));
     this.#lazyCommits++;
+    this.#onCommit?.(false);
   }
 
   put(record: VolumeRecordInput, refs: readonly string[] = []): Promise<void> {
@@ -291,6 +298,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#commit(fn, options);
     await this.#walSync.sync();
     this.#durableCommits++;
+    this.#onCommit?.(true);
     if (this.#lowOnSpace && !this.#closed) this.#giveSpaceBack();
   }
 

@@ -206,6 +206,25 @@ export class VolumeStore {
     );
   }
 
+  /** References held on the volume (moby's `CountReferences`); 0 for a name the store does not know. */
+  referenceCount(name: string): number {
+    return this.#cache.get(name)?.refs.size ?? 0;
+  }
+
+  /** The volumes the store knows and the references held on them, by driver; from memory. */
+  countByDriver(): Map<string, { volumes: number; references: number }> {
+    const counts = new Map<string, { volumes: number; references: number }>();
+    for (const entry of this.#cache.values()) {
+      const count = counts.get(entry.driverName);
+      if (count === undefined) counts.set(entry.driverName, { volumes: 1, references: entry.refs.size });
+      else {
+        count.volumes++;
+        count.references += entry.refs.size;
+      }
+    }
+    return counts;
+  }
+
   async close(): Promise<void> {
     await this.#metadata.close();
   }

@@ -1,12 +1,5 @@
 import type { ServerResponse } from 'node:http';
-
-/**
- * JSON as Go's encoder writes it for moby's `WriteJSON` (HTML escaping off): one line, newline
- * terminated, U+2028/U+2029 escaped.
- */
-export function goJson(value: unknown): string {
-  return `${JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)}\n`;
-}
+import { goJson } from '@berth/gocompat';
 
 export function writeJson(res: ServerResponse, status: number, value: unknown): void {
   const body = goJson(value);

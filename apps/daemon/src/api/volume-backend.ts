@@ -1,4 +1,5 @@
 import type { Filters } from '@berth/filters';
+import { goAnyValue, goMap } from '@berth/gocompat';
 import type { CallOptions } from '@berth/volume-drivers';
 import type { PruneReport, VolumeInfo } from '@berth/volume-service';
 
@@ -24,17 +25,20 @@ export interface VolumeBackend {
   getDriverList(): string[];
 }
 
-/** The volume in Go's field order, `Labels`/`Options` `null` when unset, empty optionals left out. */
+/**
+ * The volume in Go's field order, `Labels`/`Options` `null` when unset, empty optionals left out,
+ * and the keys of its maps in Go's order.
+ */
 export function apiVolume(v: VolumeInfo): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (v.CreatedAt !== undefined && v.CreatedAt !== '') out.CreatedAt = v.CreatedAt;
   out.Driver = v.Driver;
-  out.Labels = v.Labels ?? null;
+  out.Labels = goMap(v.Labels ?? null);
   out.Mountpoint = v.Mountpoint;
   out.Name = v.Name;
-  out.Options = v.Options ?? null;
+  out.Options = goMap(v.Options ?? null);
   out.Scope = v.Scope;
-  if (v.Status !== undefined && Object.keys(v.Status).length > 0) out.Status = v.Status;
+  if (v.Status !== undefined && Object.keys(v.Status).length > 0) out.Status = goAnyValue(v.Status);
   if (v.UsageData !== undefined) out.UsageData = v.UsageData;
   return out;
 }
