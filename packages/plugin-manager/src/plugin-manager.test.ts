@@ -330,6 +330,8 @@ describe('PluginManager', () => {
       expect(restartedAt[1]).toBeGreaterThanOrEqual(190);
       expect(restartedAt[2]).toBeGreaterThanOrEqual(390);
       expect(h.logs.some(([level, msg]) => level === 'warn' && msg === 'plugin exited while enabled; restarting it')).toBe(true);
+      // Told once the restart has finished (after the socket answered and the state was saved).
+      await until(() => restarts.length === 3, 5_000, 'the third restart to be reported');
       expect(restarts).toEqual([
         ['vol:latest', true],
         ['vol:latest', true],
