@@ -183,6 +183,7 @@ async function main() {
 
   await step('create / inspect / rm', () => crud(daemons, order));
   await step(`volume ls with ${P.lsVolumes} volumes`, () => listMany(daemons, order));
+  await step(`volume inspect while a df of ${P.lsVolumes} volumes runs`, () => inspectDuringDf(daemons, order));
   await step(`restart with ${P.lsVolumes} volumes`, () => restart(daemons, order));
   await step('plugin enable', () => pluginEnable(daemons, containerd === undefined ? pluginWhy ?? result.meta.containerdError ?? 'no containerd' : undefined, tmp));
   await step('volume create on unknown drivers', () => unknownDrivers(daemons));
@@ -329,6 +330,66 @@ async function listAll(d, timeoutMs = 120_000) {
   const body = res.json();
   if ((body.Volumes ?? []).length !== P.lsVolumes) throw new Error(`${d.name}: volume ls returned ${(body.Volumes ?? []).length} volumes, expected ${P.lsVolumes}`);
   return body;
+}
+
+/**
+ * `volume inspect` latency while `GET /system/df` sizes the volumes `listMany` made (each
+ * given a 4 KiB file and a subdirectory with another, so that there is something to walk), against
+ * the same inspects without a df: p99 of each, alternating daemons, medians over rounds. The row is
+ * the difference (what a df adds to an inspect's p99).
+ */
+async function inspectDuringDf(daemons, order) {
+  const w = (result.workloads.inspectDuringDf = {});
+  const names = Array.from({ length: P.lsVolumes }, (_, i) => `ls-${String(i).padStart(6, '0')}`);
+  const file = Buffer.alloc(4096, 7);
+  for (const d of daemons) {
+    const { Volumes } = await listAll(d);
+    const t = performance.now();
+    await pool(Volumes.length, 16, async (i) => {
+      const dir = join(Volumes[i].Mountpoint, 'sub');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(Volumes[i].Mountpoint, 'a'), file);
+      await writeFile(join(dir, 'b'), file);
+    });
+    w[d.name] = { samples: [] };
+    log(`  ${d.name}: files written into ${Volumes.length} volumes in ${(performance.now() - t).toFixed(0)} ms`);
+  }
+  const inspectOne = (d) => volumeOp('inspect', d, names[Math.floor(Math.random() * names.length)]);
+  const reps = quick ? 1 : 3;
+  const baselineN = quick ? 300 : 1000;
+  for (let rep = 0; rep < reps; rep++) {
+    for (const d of order(rep)) {
+      const without = await pool(baselineN, 4, () => inspectOne(d));
+      const latencies = [];
+      let dfDone = false;
+      const t = performance.now();
+      const df = d.client.expect(200, 'GET', '/system/df', { timeoutMs: 600_000 }).finally(() => (dfDone = true));
+      const inspector = async () => {
+        // Until the df answers, and at least 50 inspects in all.
+        while (!dfDone || latencies.length < 50) {
+          const s = performance.now();
+          await inspectOne(d);
+          latencies.push(performance.now() - s);
+        }
+      };
+      await Promise.all([df, ...Array.from({ length: 4 }, inspector)]);
+      const dfMs = performance.now() - t;
+      const sizes = (await df).json().Volumes?.filter((v) => v.UsageData?.Size === 8192).length ?? 0;
+      if (sizes !== P.lsVolumes) throw new Error(`${d.name}: df sized ${sizes} of ${P.lsVolumes} volumes at 8192 bytes`);
+      const during = percentile([...latencies].sort((a, b) => a - b), 99);
+      w[d.name].samples.push({ p99WithoutMs: without.p99, p99DuringMs: during, inspectsDuring: latencies.length, dfMs });
+      log(`  ${d.name}: inspect p99 ${without.p99.toFixed(2)} ms without a df, ${during.toFixed(2)} ms during one (${latencies.length} inspects); df ${dfMs.toFixed(0)} ms`);
+    }
+  }
+  for (const d of daemons) {
+    const s = w[d.name].samples;
+    w[d.name].median = {
+      p99WithoutMs: median(s.map((x) => x.p99WithoutMs)),
+      p99DuringMs: median(s.map((x) => x.p99DuringMs)),
+      addedMs: median(s.map((x) => x.p99DuringMs - x.p99WithoutMs)),
+      dfMs: median(s.map((x) => x.dfMs)),
+    };
+  }
 }
 
 async function restart(daemons, order) {
@@ -585,6 +646,7 @@ function report() {
   const n = P.lsVolumes.toLocaleString('en');
   row('ls.ms', `volume ls, ${n} volumes`, 'ms', 'lower', (x) => w.ls?.[x]?.medianMs, fmt1);
   row('ls.cpu', `volume ls, ${n} volumes: daemon CPU`, 'ms', 'lower', (x) => w.ls?.[x]?.medianCpuMs, fmt1);
+  row('df.inspect', `volume inspect p99 added by a df of ${n} volumes`, 'ms', 'lower', (x) => w.inspectDuringDf?.[x]?.median?.addedMs, fmt2, { compared: false });
   row('start.ping', `start → /_ping, ${n} volumes`, 'ms', 'lower', (x) => w.restart?.[x]?.median?.pingMs, fmt0);
   row('start.ls', `start → first full volume ls, ${n} volumes`, 'ms', 'lower', (x) => w.restart?.[x]?.median?.firstFullLsMs, fmt0);
   row('start.cpu', 'start → first full ls: daemon CPU', 'ms', 'lower', (x) => w.restart?.[x]?.median?.cpuMs, fmt0);
@@ -690,6 +752,12 @@ function report() {
       if (v === undefined) return [label, '–', 'not measured'];
       return [label, typeof v === 'number' ? seconds(v) : cell(v, fmt0), typeof v === 'number' && v < 500 ? 'met' : 'NOT MET'];
     }),
+    (() => {
+      // Issue 12's bound: a df of every volume must not hold other requests up.
+      const label = `volume inspect p99 added by a df of ${n} volumes: < 50 ms (issue 12)`;
+      const v = byId('df.inspect')?.values.berthd;
+      return typeof v === 'number' ? [label, `${v.toFixed(1)} ms`, v < 50 ? 'met' : 'NOT MET'] : [label, '–', 'not measured'];
+    })(),
   ];
   for (const [label, shown, verdict] of absolute) {
     tt.push([label, shown, 'absolute', verdict]);

@@ -1,6 +1,6 @@
 // The kinds of plugin the bench needs: v1 plugin sockets that hang (in the handshake, or after it), and a
 // managed (v2) volume plugin — node and its libraries in a rootfs, as
-// packages/plugin-manager/test/fixtures/volume-plugin.ts builds it.
+// @berth/plugin-manager/testing (src/volume-plugin-fixture.ts) builds it.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, readdir, realpath, rm, writeFile } from 'node:fs/promises';

@@ -26,6 +26,7 @@ beforeEach(async () => {
     liveRestore: false,
     pluginDirs: { socketDirs: [join(dir, 'plugins')], specDirs: [] },
     insecureRegistries: ['127.0.0.0/8', '::1/128'],
+    metricsAddress: undefined,
   };
 });
 
@@ -38,8 +39,10 @@ describe('createDaemon', () => {
     const steps: DaemonStep[] = [];
     const daemon = await createDaemon(config, { trace: (s) => steps.push(s) });
     expect(steps).toEqual([
+      'lock-data-root',
       'create-roots',
       'pidfile',
+      'adopt-docker-volumes',
       'plugin-store',
       'containerd',
       'plugin-manager',
@@ -63,6 +66,7 @@ describe('createDaemon', () => {
       'close-events',
       'close-plugin-store',
       'remove-pidfile',
+      'unlock-data-root',
     ]);
     await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(config.hosts[0] as string)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -86,6 +90,31 @@ describe('createDaemon', () => {
     }
   });
 
+  it('serves metrics from right after the adoption step until right after the API, and fails the start on an address in use', async () => {
+    const steps: DaemonStep[] = [];
+    const daemon = await createDaemon({ ...config, metricsAddress: { host: '127.0.0.1', port: 0 } }, { trace: (s) => steps.push(s) });
+    const url = daemon.metricsUrl as string;
+    try {
+      expect(steps.slice(0, 6)).toEqual(['lock-data-root', 'create-roots', 'pidfile', 'adopt-docker-volumes', 'metrics', 'plugin-store']);
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      await httpRequest(daemon.sockets[0] as string, { method: 'POST', path: '/volumes/create', body: { Name: 'v1' } });
+      const text = await (await fetch(url)).text();
+      expect(text).toContain('berth_api_request_duration_seconds_count{method="POST",route="/volumes/create",status="201"} 1');
+      expect(text).toContain('berth_volumes{driver="local"} 1');
+      const port = Number(new URL(url).port);
+      // Another data-root: this one is locked by the daemon above.
+      const other = { ...config, dataRoot: join(dir, 'other-data'), execRoot: join(dir, 'other-exec') };
+      await expect(createDaemon({ ...other, pidfile: join(dir, 'other.pid'), hosts: [join(dir, 'other.sock')], metricsAddress: { host: '127.0.0.1', port } })).rejects.toThrow(
+        /^failed to start daemon: listen EADDRINUSE/,
+      );
+    } finally {
+      steps.length = 0;
+      await daemon.close();
+    }
+    expect(steps.slice(0, 2)).toEqual(['stop-api', 'stop-metrics']);
+    await expect(fetch(url)).rejects.toThrow();
+  });
+
   it('refuses to start while another live process holds the pidfile', async () => {
     await mkdir(config.execRoot, { recursive: true });
     await writeFile(config.pidfile, String(process.ppid));
@@ -93,7 +122,7 @@ describe('createDaemon', () => {
     await expect(createDaemon(config, { trace: (s) => steps.push(s) })).rejects.toThrow(
       `failed to start daemon, ensure berthd is not running or delete ${config.pidfile}: process with PID ${process.ppid} is still running`,
     );
-    expect(steps).toEqual(['create-roots', 'pidfile']);
+    expect(steps).toEqual(['lock-data-root', 'create-roots', 'pidfile', 'unlock-data-root']);
     expect(await readFile(config.pidfile, 'utf8')).toBe(String(process.ppid));
   });
 
@@ -105,8 +134,10 @@ describe('createDaemon', () => {
       const steps: DaemonStep[] = [];
       await expect(createDaemon(config, { trace: (s) => steps.push(s) })).rejects.toThrow(`failed to start daemon: another daemon is already listening on ${config.hosts[0]}`);
       expect(steps).toEqual([
+        'lock-data-root',
         'create-roots',
         'pidfile',
+        'adopt-docker-volumes',
         'plugin-store',
         'containerd',
         'plugin-manager',
@@ -120,6 +151,7 @@ describe('createDaemon', () => {
         'close-events',
         'close-plugin-store',
         'remove-pidfile',
+        'unlock-data-root',
       ]);
       await expect(stat(config.pidfile)).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { ConfigError, parseCommandLine, USAGE, type DaemonConfig } from './config.js';
+import { exportDockerMetadata } from '@berth/volume-service';
+import { ConfigError, EXPORT_COMMAND, parseCommandLine, USAGE, type DaemonConfig } from './config.js';
+import { DataRootLock } from './data-root-lock.js';
 import { createDaemon, type Daemon } from './daemon.js';
 import { createLogger, type Logger } from './logger.js';
 import { BERTH_VERSION } from './version.js';
@@ -17,6 +19,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`berthd version ${BERTH_VERSION}\n`);
       return 0;
     }
+    if (command.kind === 'export-docker-metadata') return await exportForDockerd(command.dataRoot);
     config = command.config;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -35,6 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   for (const socket of daemon.sockets) process.stdout.write(`berthd listening on unix://${socket}\n`);
   process.stdout.write(`export DOCKER_HOST=unix://${daemon.sockets[0]}\n`);
+  if (daemon.metricsUrl !== undefined) process.stdout.write(`berthd metrics on ${daemon.metricsUrl}\n`);
   logger.info('Daemon has completed initialization', { version: BERTH_VERSION, dataRoot: config.dataRoot });
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -52,6 +56,26 @@ async function main(argv: readonly string[]): Promise<number> {
   await daemon.close();
   logger.info('Daemon shutdown complete');
   return 0;
+}
+
+/** `berthd export-docker-metadata --data-root D`: writes dockerd's volumes/metadata.db. */
+async function exportForDockerd(dataRoot: string): Promise<number> {
+  let lock: DataRootLock | undefined;
+  try {
+    // The same lock a berthd holds: an export never runs beside a daemon on the data-root.
+    lock = DataRootLock.acquire(dataRoot);
+    const { file, exported, keptStore } = await exportDockerMetadata({ root: dataRoot });
+    process.stdout.write(
+      `Exported ${exported} volume${exported === 1 ? '' : 's'} to ${file}\n` +
+        `berth's own store was kept as ${keptStore}; the next berthd on ${dataRoot} adopts ${file} again.\n`,
+    );
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${EXPORT_COMMAND}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    lock?.release();
+  }
 }
 
 /** A failure outside any request must not take the API down with it. */

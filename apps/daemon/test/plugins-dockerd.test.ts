@@ -1,13 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { ContainerdProcess } from '@berth/plugin-executor-containerd';
-import { Berthd, httpRequest, runDocker, type ExecResult } from './harness.js';
-import { buildVolumePluginDir, cleanupDaemonWithOwnContainerd, privateContainerd, reapContainerd, shortTempDir, until } from './plugin-helpers.js';
-import { fetchManifest, registryRequirements, startRegistry, type RunningRegistry } from './registry-helpers.js';
+import { Dockerd, describeWithDockerd, dockerd } from './dockerd-helpers.js';
+import { Berthd, type ExecResult } from './harness.js';
+import { buildVolumePluginDir, cleanupDaemonWithOwnContainerd, privateContainerd, reapContainerd, shortTempDir } from './plugin-helpers.js';
+import { fetchManifest, startRegistry, type RunningRegistry } from './registry-helpers.js';
 
 /**
  * Acceptance 3 of plugins from a registry: a plugin pushed by berthd installs (and runs) in the
@@ -17,102 +15,6 @@ import { fetchManifest, registryRequirements, startRegistry, type RunningRegistr
  * and no networking of its own. Without dockerd (or root, containerd, runc, the registry, the docker
  * CLI) these tests are skipped with the reason printed, except under CI, where they fail.
  */
-
-const ENSURE_DOCKERD = fileURLToPath(new URL('../../../scripts/ensure-dockerd.sh', import.meta.url));
-
-function findDockerd(): { path?: string; reason?: string } {
-  const missing = registryRequirements();
-  if (missing !== undefined) return { reason: missing };
-  const found = spawnSync('bash', [ENSURE_DOCKERD], { encoding: 'utf8', timeout: 600_000 });
-  if (found.status === 0 && found.stdout.trim() !== '') return { path: found.stdout.trim() };
-  return { reason: (found.stderr || found.error?.message || 'scripts/ensure-dockerd.sh failed').trim() };
-}
-
-const dockerd = findDockerd();
-const describeWithDockerd = (name: string, body: () => void): void => {
-  if (dockerd.path === undefined && process.env.CI === undefined) {
-    console.warn(`Skipping "${name}": ${dockerd.reason ?? ''} (under CI these tests fail instead).`);
-    describe.skip(name, body);
-    return;
-  }
-  describe(name, () => {
-    beforeAll(() => {
-      if (dockerd.path === undefined) throw new Error(`CI must run "${name}", but ${dockerd.reason ?? ''}`);
-    });
-    body();
-  });
-};
-
-/** dockerd 20.10 on directories of its own, with its own containerd. */
-class Dockerd {
-  readonly socket: string;
-  readonly #child: ChildProcess;
-  readonly #log: string;
-
-  private constructor(child: ChildProcess, socket: string, log: string) {
-    this.#child = child;
-    this.socket = socket;
-    this.#log = log;
-  }
-
-  static async start(binary: string, dir: string, containerd: string): Promise<Dockerd> {
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'daemon.json'), '{}\n');
-    const socket = join(dir, 'docker.sock');
-    const log = join(dir, 'dockerd.log');
-    const fd = openSync(log, 'a');
-    const child = spawn(
-      binary,
-      [
-        '--config-file', join(dir, 'daemon.json'),
-        '--data-root', join(dir, 'data'),
-        '--exec-root', join(dir, 'exec'),
-        '-H', `unix://${socket}`,
-        '--pidfile', join(dir, 'dockerd.pid'),
-        '--containerd', containerd,
-        '--storage-driver', 'vfs',
-        '--iptables=false',
-        '--ip-masq=false',
-        '--bridge=none',
-      ],
-      { stdio: ['ignore', fd, fd] },
-    );
-    closeSync(fd);
-    const daemon = new Dockerd(child, socket, log);
-    try {
-      await until(
-        async () => {
-          if (child.exitCode !== null || child.signalCode !== null) throw new Error(`dockerd exited (${child.exitCode ?? child.signalCode})`);
-          return (await httpRequest(socket, { path: '/_ping', timeoutMs: 1000 }).catch(() => undefined))?.status === 200;
-        },
-        60_000,
-        'dockerd to answer /_ping',
-      );
-    } catch (err) {
-      await daemon.stop();
-      throw new Error(`${(err as Error).message}\n${await daemon.logTail()}`);
-    }
-    return daemon;
-  }
-
-  docker(args: string[], configDir: string): Promise<ExecResult> {
-    return runDocker(this.socket, args, configDir);
-  }
-
-  async logTail(): Promise<string> {
-    return (await readFile(this.#log, 'utf8').catch(() => '')).slice(-4000);
-  }
-
-  /** SIGTERM (dockerd stops its plugins), SIGKILL after 30 s. */
-  async stop(): Promise<void> {
-    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
-    this.#child.kill('SIGTERM');
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 interface PluginJson {
   Id: string;
@@ -134,7 +36,7 @@ describeWithDockerd('plugins pushed by berthd install in dockerd 20.10, and the 
     dir = await shortTempDir();
     registry = await startRegistry();
     containerd = await privateContainerd(join(dir, 'ctd'));
-    reference = await Dockerd.start(dockerd.path as string, join(dir, 'dockerd'), containerd.address);
+    reference = await Dockerd.start(dockerd.path as string, { dir: join(dir, 'dockerd'), containerd: containerd.address });
     berth = await Berthd.start({ dir: join(dir, 'b') });
     source = (await buildVolumePluginDir(join(dir, 'plugin'), { propagatedMount: true })).dir;
   }, 120_000);

@@ -38,7 +38,7 @@ export async function snapshotTree(dir: string, skip: string): Promise<string[]>
 }
 
 /** The files the metadata store may keep next to the volume directories. */
-const METADATA_FILES = /^metadata\.sqlite(-wal|-shm|-journal)?$/;
+const METADATA_FILES = /^metadata\.sqlite(-wal|-shm|-journal|-reserve)?$/
 /** What a local volume directory holds. */
 const VOLUME_ENTRIES = new Set(['_data', 'opts.json']);
 

@@ -2,8 +2,8 @@ import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { system } from '@berth/errdefs';
-import { goField, jsonTypeName } from './go-json.js';
-import { noopLogger, type Logger } from './logger.js';
+import { noopLogger, type Logger } from '@berth/logger';
+import { goField, jsonTypeName } from '@berth/gocompat';
 import { addressScheme } from './plugin-address.js';
 import type { TlsConfig } from './plugin-client.js';
 

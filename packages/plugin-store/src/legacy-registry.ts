@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { BerthError, kindOf, notFound, system } from '@berth/errdefs';
-import { KeyedLock } from '@berth/locker';
-import { abortable, systemClock, type Clock } from './clock.js';
+import { abortable, KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
+import { goField, jsonTypeName } from '@berth/gocompat';
+import { systemClock, type Clock } from './clock.js';
 import {
   defaultLegacyDirs,
   findLegacyPlugin,
@@ -12,9 +14,7 @@ import {
 } from './discovery.js';
 import { DirectoryWatch } from './discovery-wait.js';
 import { notImplements } from './errors.js';
-import { goField, jsonTypeName } from './go-json.js';
 import { LegacyPlugin, type Manifest } from './legacy-plugin.js';
-import { noopLogger, type Logger } from './logger.js';
 import { PluginClient, type PluginClientOptions } from './plugin-client.js';
 import { UnreachableMemory, type ReachabilityGate } from './reachability.js';
 
@@ -51,7 +51,7 @@ export interface LegacyRegistryOptions {
   /** Default for `getAll`'s `probeTimeoutMs`. */
   probeTimeoutMs?: number | undefined;
   /** Settings of the clients built for legacy plugins. */
-  client?: Pick<PluginClientOptions, 'timeoutMs' | 'dialTimeoutMs' | 'maxResponseBytes' | 'retry'> | undefined;
+  client?: Pick<PluginClientOptions, 'timeoutMs' | 'dialTimeoutMs' | 'maxResponseBytes' | 'retry' | 'onCall'> | undefined;
   /** Drives back-off waits and the unreachable memory; the grace window runs on real time. */
   clock?: Clock | undefined;
   logger?: Logger | undefined;
@@ -205,6 +205,7 @@ export class LegacyRegistry {
     const gate = this.#memory.gate(spec.name, files);
     const client = new PluginClient({
       ...this.#clientOptions,
+      name: spec.name,
       addr: spec.addr,
       tls: spec.tls,
       gate,

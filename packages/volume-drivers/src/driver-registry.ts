@@ -1,31 +1,11 @@
 import { BerthError, invalidParameter, notFound, wrap } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
 import { createPluginAdapter } from './plugin-adapter.js';
-import {
-  noopLogger,
-  type CallOptions,
-  type ListPluginsOptions,
-  type Logger,
-  type PluginGetter,
-  type PluginRefMode,
-  type VolumeDriver,
-} from './types.js';
+import type { AdaptedPlugin, CallOptions, ListPluginsOptions, PluginDriverAdapter, PluginGetter, PluginRefMode, VolumeDriver } from './types.js';
 
 /** The plugin capability of volume drivers (moby's `extName`). */
 export const VOLUME_DRIVER_CAPABILITY = 'VolumeDriver';
-
-/** A driver built over a plugin, and whether it may be kept for later lookups. */
-export interface AdaptedPlugin {
-  driver: VolumeDriver;
-  /** moby keeps adapters of v1 plugins for the daemon's lifetime and rebuilds managed ones per lookup. */
-  cache: boolean;
-}
-
-/**
- * Turns what the plugin getter returned into a volume driver that speaks the VolumeDriver protocol
- * to it. The default is `createPluginAdapter()`.
- */
-export type PluginDriverAdapter = (plugin: unknown, options: CallOptions) => Promise<AdaptedPlugin> | AdaptedPlugin;
 
 export interface VolumeDriverRegistryOptions {
   /** Where drivers that are not registered are looked up (the plugin store). */

@@ -75,6 +75,47 @@ describe.skipIf(!isRoot || process.platform !== 'linux')('LocalVolume with real 
     expect((await readdir(host)).sort()).toEqual(['from-container', 'from-host']);
   });
 
+  it('unmounts an rbind volume with its sub-mounts, leaving the source mounted', async () => {
+    const host = join(base, 'host');
+    await mkdir(join(host, 'sub'), { recursive: true });
+    execFileSync('/bin/mount', ['-t', 'tmpfs', 'tmpfs', join(host, 'sub')]);
+    await writeFile(join(host, 'sub', 'file'), 'below');
+    const driver = await LocalDriver.open({ root });
+    const volume = await driver.create('rb', { type: 'none', o: 'rbind', device: host });
+
+    const dir = await volume.mount('c1');
+    expect(await readFile(join(dir, 'sub', 'file'), 'utf8')).toBe('below');
+    expect(await mountsUnder(volume.dataPath)).toHaveLength(2);
+    await volume.unmount('c1');
+    expect(await mountsUnder(volume.dataPath)).toEqual([]);
+    expect(volume.mounted).toBe(false);
+    expect(await mountsUnder(join(host, 'sub'))).toHaveLength(1);
+
+    // Mounted and idle after a restart: removal unmounts the whole tree first.
+    await volume.mount('c2');
+    const restarted = await LocalDriver.open({ root });
+    await restarted.remove((await restarted.get('rb'))!);
+    expect(await mountsUnder(root)).toEqual([]);
+    expect(await readdir(root)).toEqual([]);
+    expect(await readFile(join(host, 'sub', 'file'), 'utf8')).toBe('below');
+  });
+
+  it('keeps counting a user whose unmount failed, so that the unmount can be retried', async () => {
+    const driver = await LocalDriver.open({ root });
+    const volume = await driver.create('busy', { type: 'tmpfs', device: 'tmpfs' });
+    const dir = await volume.mount('c1');
+    // Something else mounted inside makes a plain unmount fail with "target is busy".
+    await mkdir(join(dir, 'inner'));
+    execFileSync('/bin/mount', ['-t', 'tmpfs', 'tmpfs', join(dir, 'inner')]);
+    await expect(volume.unmount('c1')).rejects.toThrow(/^failed to unmount local volume: /);
+    expect(volume.activeMounts).toBe(1);
+    expect(volume.mounted).toBe(true);
+    execFileSync('/bin/umount', [join(dir, 'inner')]);
+    await volume.unmount('c1');
+    expect(volume.activeMounts).toBe(0);
+    expect(await mountsUnder(dir)).toEqual([]);
+  });
+
   it('mounts again on live-restore when the mount did not survive', async () => {
     const driver = await LocalDriver.open({ root });
     const volume = await driver.create('rebooted', { type: 'tmpfs', device: 'tmpfs' });

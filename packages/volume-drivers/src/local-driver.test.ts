@@ -116,6 +116,18 @@ describe('LocalDriver.create', () => {
     await LocalDriver.open({ root });
   });
 
+  it('refuses the names of files others keep in the root as reserved', async () => {
+    const driver = await LocalDriver.open({ root, reservedNames: ['metadata.sqlite', 'metadata.sqlite-wal'] });
+    await writeFile(join(root, 'metadata.sqlite'), 'x');
+    for (const name of ['metadata.sqlite', 'metadata.sqlite-wal']) {
+      const err = await errorOf(driver.create(name, undefined));
+      expect(isInvalidParameter(err)).toBe(true);
+      expect(err).toHaveProperty('message', `volume name "${name}" is reserved: berth keeps a file of that name in ${root}`);
+    }
+    expect((await driver.create('metadata.sqlite2', undefined)).name).toBe('metadata.sqlite2');
+    expect((await readdir(root)).sort()).toEqual(['metadata.sqlite', 'metadata.sqlite2']);
+  });
+
   it('refuses names longer than a directory entry with a clean error', async () => {
     const driver = await LocalDriver.open({ root });
     const err = await errorOf(driver.create('x'.repeat(256), undefined));
@@ -380,6 +392,26 @@ describe('LocalDriver.remove', () => {
     expect((await readdir(root)).sort()).toEqual(['linked', 'other', 'sneaky']);
   });
 
+  it('removes a volume whose directory was replaced by a symlink: the link goes, never what it points to', async () => {
+    const driver = await LocalDriver.open({ root });
+    const outside = join(base, 'outside');
+    await mkdir(join(outside, '_data'), { recursive: true });
+    await writeFile(join(outside, 'opts.json'), '{}');
+    await writeFile(join(outside, 'keep'), 'x');
+    const empty = join(base, 'outside-empty');
+    await mkdir(empty);
+    for (const [name, target] of [['swapped', outside], ['swapped-empty', empty]] as const) {
+      const volume = await driver.create(name, undefined);
+      await rm(volume.rootPath, { recursive: true });
+      await symlink(target, volume.rootPath);
+      await driver.remove(volume);
+      expect(await driver.get(name)).toBeUndefined();
+    }
+    expect(await readdir(root)).toEqual([]);
+    expect((await readdir(outside)).sort()).toEqual(['_data', 'keep', 'opts.json']);
+    expect(await readdir(empty)).toEqual([]);
+  });
+
   it('refuses volumes of other drivers and resolves wrappers by name', async () => {
     const driver = await LocalDriver.open({ root });
     const foreign = { name: 'x', driverName: 'other' } as unknown as LocalVolume;
@@ -543,6 +575,18 @@ describe('LocalDriver crash safety', () => {
     const driver = await LocalDriver.open({ root });
     expect((await driver.list()).map((v) => v.name)).toEqual(['kept']);
     expect(await readdir(root)).toEqual(['kept']);
+  });
+
+  it('sweeps a leftover that is a symlink without following it', async () => {
+    const outside = join(base, 'outside');
+    await mkdir(join(outside, '_data'), { recursive: true });
+    await writeFile(join(outside, '_data', 'keep'), 'x');
+    await mkdir(root, { recursive: true });
+    await symlink(outside, join(root, '.removing-0123456789abcdef'));
+    await symlink(join(base, 'nowhere'), join(root, '.creating-0123456789abcdef'));
+    await LocalDriver.open({ root });
+    expect(await readdir(root)).toEqual([]);
+    expect(await readFile(join(outside, '_data', 'keep'), 'utf8')).toBe('x');
   });
 
   it('makes a volume appear whole: nothing but complete volumes in the root after create and remove', async () => {

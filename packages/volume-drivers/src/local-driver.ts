@@ -3,8 +3,10 @@ import { lookup } from 'node:dns/promises';
 import { chmodSync, closeSync, lstatSync, readFileSync, realpathSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { chmod, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { BerthError, system } from '@berth/errdefs';
-import { GroupSync, KeyedLock } from '@berth/locker';
+import { BerthError, invalidParameter, system } from '@berth/errdefs';
+import { GroupSync, KeyedLock, type GroupSyncRun } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
+import { goQuote } from '@berth/gocompat';
 import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
 import {
   decodeOptsJson,
@@ -19,15 +21,7 @@ import type { ResolveAddress } from './mount-options.js';
 import type { MountInfo } from './mountinfo.js';
 import { SystemMounter, type Mounter } from './mounter.js';
 import { validateLocalVolumeName } from './names.js';
-import {
-  DEFAULT_DRIVER_NAME,
-  noopLogger,
-  type CallOptions,
-  type Logger,
-  type Volume,
-  type VolumeDriver,
-  type VolumeScope,
-} from './types.js';
+import { DEFAULT_DRIVER_NAME, type CallOptions, type Volume, type VolumeDriver, type VolumeScope } from './types.js';
 
 /** The directory of a volume that holds its data. */
 export const VOLUME_DATA_DIR = '_data';
@@ -64,6 +58,14 @@ export interface LocalDriverOptions {
    * the root would see them.
    */
   spareDirectories?: number | undefined;
+  /**
+   * Names of files that others keep in the root (the volume metadata database and its companions):
+   * refused as volume names with `volume name "<n>" is reserved: ...` (invalid-parameter), since a
+   * volume directory cannot take their place.
+   */
+  reservedNames?: readonly string[] | undefined;
+  /** Told of every fsync of the root (each made creates and removes durable): its duration and how many shared it (metrics). */
+  onRootSync?: ((run: GroupSyncRun) => void) | undefined;
 }
 
 /**
@@ -79,17 +81,20 @@ export class LocalDriver implements VolumeDriver {
   readonly #volumes = new Map<string, LocalVolume>();
   readonly #ctx: LocalVolumeContext;
   /** The fsync of the root that makes renames into and out of it durable, shared by concurrent callers. */
-  readonly #rootSync = new GroupSync(() => fsyncDir(this.root));
+  readonly #rootSync: GroupSync;
   /** Ready staging directories (see `spareDirectories`), taken last-made first. */
   readonly #spares: string[] = [];
   readonly #spareTarget: number;
+  readonly #reservedNames: ReadonlySet<string>;
   #refilling: Promise<void> | undefined;
 
-  private constructor(root: string, realRoot: string, context: LocalVolumeContext, spareTarget: number) {
+  private constructor(root: string, realRoot: string, context: LocalVolumeContext, options: LocalDriverOptions) {
     this.root = root;
     this.#realRoot = realRoot;
     this.#ctx = context;
-    this.#spareTarget = spareTarget;
+    this.#spareTarget = Math.max(0, Math.floor(options.spareDirectories ?? DEFAULT_SPARE_DIRECTORIES));
+    this.#reservedNames = new Set(options.reservedNames ?? []);
+    this.#rootSync = new GroupSync(() => fsyncDir(this.root), { onRun: options.onRootSync });
   }
 
   /** Creates the root if needed and loads every volume found in it. */
@@ -104,7 +109,7 @@ export class LocalDriver implements VolumeDriver {
       logger: options.logger ?? noopLogger,
       // Size quotas need XFS project quotas, which berth does not drive yet.
       quotaSupported: false,
-    }, Math.max(0, Math.floor(options.spareDirectories ?? DEFAULT_SPARE_DIRECTORIES)));
+    }, options);
     await driver.#scan();
     return driver;
   }
@@ -161,6 +166,9 @@ export class LocalDriver implements VolumeDriver {
     call?: CallOptions,
   ): Promise<{ volume: LocalVolume; durable: Promise<void> }> {
     validateLocalVolumeName(name);
+    if (this.#reservedNames.has(name)) {
+      throw invalidParameter(`volume name ${goQuote(name)} is reserved: berth keeps a file of that name in ${this.root}`);
+    }
     validateLocalOptions(opts, { quotaSupported: this.#ctx.quotaSupported });
     const options = toLocalVolumeOptions(opts);
     const signal = call?.signal;
@@ -210,9 +218,13 @@ export class LocalDriver implements VolumeDriver {
         // must not bypass its mount count. Names this driver never validated are never turned into paths.
         const current = this.#volumes.get(volume.name) ?? (volume instanceof LocalVolume ? volume : undefined);
         if (current === undefined) return;
-        await current.releaseForRemoval(signal);
-        await this.#refuseIfStillMounted(current);
-        this.#removablePath(current);
+        const entry = this.#removableEntry(current);
+        if (entry === 'directory') {
+          await current.releaseForRemoval(signal);
+          await this.#refuseIfStillMounted(current);
+        } else if (current.activeMounts > 0) {
+          throw system('volume has active mounts');
+        }
         const tombstone = join(this.root, REMOVING_PREFIX + randomBytes(8).toString('hex'));
         try {
           renameSync(current.rootPath, tombstone);
@@ -221,8 +233,9 @@ export class LocalDriver implements VolumeDriver {
         }
         this.#volumes.delete(current.name);
         await this.#rootSync.sync().catch(() => undefined);
-        // Symlinks inside are removed, never followed.
-        await removePath(tombstone);
+        // Symlinks inside are removed, never followed; so is the volume's own entry when it is one.
+        if (entry === 'directory') await removePath(tombstone);
+        else await removeTree(tombstone);
       },
       { signal },
     );
@@ -349,7 +362,9 @@ export class LocalDriver implements VolumeDriver {
     const mountPoints = new Set((await this.#mounts()).map((m) => m.mountPoint));
     await Promise.all(
       entries
-        .filter((entry) => entry.isDirectory() && (entry.name.startsWith(CREATING_PREFIX) || entry.name.startsWith(REMOVING_PREFIX)))
+        // A leftover may be a symlink (a volume whose directory had been replaced by one): `rm`
+        // removes the link, never what it points to.
+        .filter((entry) => (entry.isDirectory() || entry.isSymbolicLink()) && (entry.name.startsWith(CREATING_PREFIX) || entry.name.startsWith(REMOVING_PREFIX)))
         .map(async ({ name }) => {
           this.#ctx.logger.info('removing what an interrupted volume create or remove left behind', { path: join(this.root, name) });
           await rm(join(this.root, name), { recursive: true, force: true }).catch((err: unknown) =>
@@ -422,20 +437,24 @@ export class LocalDriver implements VolumeDriver {
     }
   }
 
-  /** `_data` with symlinks resolved (the volume root when `_data` is gone), refused unless inside the volume. */
-  #removablePath(volume: LocalVolume): string {
+  /**
+   * What removing the volume deletes: its `directory` (with `_data`, symlinks resolved, inside it),
+   * or, when its entry in the root was replaced by a symlink or a file, only that `entry`, never
+   * followed. A `_data` that resolves outside the volume is refused. The entry itself is looked at
+   * (`lstat`) only when `_data` does not resolve into the volume: never on the usual path.
+   */
+  #removableEntry(volume: LocalVolume): 'directory' | 'entry' {
     let path: string;
     try {
       path = realpathSync.native(volume.dataPath);
     } catch (err) {
       if (!isNotFound(err)) throw BerthError.from(err);
-      path = volume.rootPath;
+      return isDirectoryEntry(volume.rootPath) ? 'directory' : 'entry';
     }
     const own = join(this.#realRoot, volume.name);
-    if (path !== own && path !== join(this.root, volume.name) && !path.startsWith(own + sep)) {
-      throw system(`unable to remove a directory outside of the local volume root ${this.root}: ${path}`);
-    }
-    return path;
+    if (path === own || path.startsWith(own + sep)) return 'directory';
+    if (!isDirectoryEntry(volume.rootPath)) return 'entry';
+    throw system(`unable to remove a directory outside of the local volume root ${this.root}: ${path}`);
   }
 
   async #mounts(): Promise<MountInfo[]> {
@@ -477,6 +496,11 @@ async function makeVolumeDirs(dir: string, rootPath: string, dataPath: string): 
  */
 function volumeFiles(rootPath: string): { hasData: boolean; hasOptions: boolean } {
   return { hasData: present(join(rootPath, VOLUME_DATA_DIR)), hasOptions: present(join(rootPath, VOLUME_OPTIONS_FILE)) };
+}
+
+/** Whether `path` itself (not what a symlink points to) is a directory; a missing path counts as one (nothing to unlink). */
+function isDirectoryEntry(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() ?? true;
 }
 
 function present(path: string): boolean {

@@ -1,6 +1,5 @@
 import { invalidParameter } from '@berth/errdefs';
-import { goQuote } from './go-quote.js';
-import { parseGoUrl } from './go-url.js';
+import { goQuote, parseGoUrl } from '@berth/gocompat';
 import { ramInBytes } from './ram-in-bytes.js';
 
 /** The options of a local volume as kept in `opts.json` (moby's `optsConfig`). */
@@ -74,6 +73,25 @@ export function toLocalVolumeOptions(opts: Readonly<Record<string, string>> | un
     mountDevice: opts['device'] ?? '',
     quotaSize: opts['size'] === undefined ? 0 : parseSize(opts['size']),
   };
+}
+
+/**
+ * The driver options that give `options` (the inverse of {@link toLocalVolumeOptions}), for records
+ * rebuilt from `opts.json`. A `size` of 0 reads as none: `opts.json` does not tell them apart.
+ */
+export function toDriverOptions(options: LocalVolumeOptions | undefined): Record<string, string> | undefined {
+  if (options === undefined) return undefined;
+  const opts: Record<string, string> = {};
+  if (options.mountType !== '') opts['type'] = options.mountType;
+  if (options.mountOpts !== '') opts['o'] = options.mountOpts;
+  if (options.mountDevice !== '') opts['device'] = options.mountDevice;
+  if (options.quotaSize > 0) opts['size'] = String(options.quotaSize);
+  return Object.keys(opts).length === 0 ? undefined : opts;
+}
+
+/** Whether the mount options ask for a recursive bind (`rbind`): such a mount has sub-mounts to unmount with it. */
+export function isRecursiveBind(options: LocalVolumeOptions | undefined): boolean {
+  return options !== undefined && options.mountOpts.split(',').includes('rbind');
 }
 
 function parseSize(value: string): number {

@@ -2,11 +2,12 @@ import { statSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { BerthError, system } from '@berth/errdefs';
 import type { KeyedLock } from '@berth/locker';
+import type { Logger } from '@berth/logger';
 import { isNotFound } from './fs-util.js';
-import { needsMount, type LocalVolumeOptions } from './local-options.js';
+import { isRecursiveBind, needsMount, toDriverOptions, type LocalVolumeOptions } from './local-options.js';
 import { maskPassword, resolveMountSource, type ResolveAddress } from './mount-options.js';
 import type { Mounter } from './mounter.js';
-import type { CallOptions, Logger, Volume } from './types.js';
+import type { CallOptions, Volume } from './types.js';
 
 /** What a local volume shares with its driver. */
 export interface LocalVolumeContext {
@@ -78,6 +79,11 @@ export class LocalVolume implements Volume {
     return undefined;
   }
 
+  /** The driver options `opts.json` holds (`type`, `o`, `device`, `size`), for records rebuilt from the volume. */
+  driverOptions(): Record<string, string> | undefined {
+    return toDriverOptions(this.options);
+  }
+
   /** The ctime of the volume's own directory (not of `_data`, whose ctime changes with its content). */
   async createdAt(): Promise<Date | undefined> {
     return this.createdAtSync();
@@ -117,18 +123,21 @@ export class LocalVolume implements Volume {
     });
   }
 
+  /**
+   * Releases one user; the last one unmounts `_data`. A failed unmount keeps the count (moby
+   * decrements it anyway): the count follows the references its caller holds, and the caller keeps
+   * the reference of a failed unmount, so a retry must unmount again.
+   */
   unmount(id: string, options?: CallOptions): Promise<void> {
     return this.#locked(options, async (signal) => {
       if (!this.needsMount) return;
-      // moby decrements even when the unmount then fails: a stuck count would block removal forever.
       if (this.#activeMounts === 0) {
         this.#ctx.logger.error('an attempt to decrement a zero mount count', this.#fields({ id }));
         return;
       }
+      if (this.#activeMounts === 1 && this.#mounted) await this.#unmountData(signal);
       this.#activeMounts--;
       this.#ctx.logger.debug('decremented active mount count', this.#fields({ id }));
-      if (this.#activeMounts > 0 || !this.#mounted) return;
-      await this.#unmountData(signal);
     });
   }
 
@@ -201,7 +210,9 @@ export class LocalVolume implements Volume {
   async #unmountData(signal: AbortSignal | undefined): Promise<void> {
     this.#ctx.logger.debug('unmounting volume', this.#fields());
     try {
-      await this.#ctx.mounter.unmount(this.dataPath, { signal });
+      // An `rbind` brought the source's sub-mounts along: they go with it (`umount -R`), or the
+      // unmount fails with "target is busy" for ever.
+      await this.#ctx.mounter.unmount(this.dataPath, { signal, recursive: isRecursiveBind(this.options) });
     } catch (err) {
       // Someone else unmounted it already: nothing left to do.
       const stillMounted = await this.isMountPoint().catch(() => true);

@@ -18,7 +18,8 @@ export interface MountRequest {
 export interface Mounter {
   /** Rejects with what mount said (password included; the caller masks it). */
   mount(request: MountRequest, options?: { signal?: AbortSignal | undefined }): Promise<void>;
-  unmount(target: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
+  /** `recursive`: the sub-mounts below `target` too (`umount -R`), for what was mounted with `rbind`. */
+  unmount(target: string, options?: { signal?: AbortSignal | undefined; recursive?: boolean | undefined }): Promise<void>;
   mounts(): Promise<MountInfo[]>;
 }
 
@@ -55,8 +56,8 @@ export class SystemMounter implements Mounter {
     await this.#run(this.#mount, args, options?.signal);
   }
 
-  async unmount(target: string, options?: { signal?: AbortSignal | undefined }): Promise<void> {
-    await this.#run(this.#umount, ['--', target], options?.signal);
+  async unmount(target: string, options?: { signal?: AbortSignal | undefined; recursive?: boolean | undefined }): Promise<void> {
+    await this.#run(this.#umount, [...(options?.recursive === true ? ['-R'] : []), '--', target], options?.signal);
   }
 
   mounts(): Promise<MountInfo[]> {

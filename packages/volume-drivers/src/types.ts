@@ -35,6 +35,10 @@ export interface Volume {
    * restarted (moby's `LiveRestoreVolume`). Optional.
    */
   liveRestore?(id: string, options?: CallOptions): Promise<void>;
+  /** Whether the driver holds the volume mounted (the `local` driver's); used to rebuild records. Optional. */
+  readonly mounted?: boolean;
+  /** The driver options the volume keeps itself (the `local` driver's `opts.json`); used to rebuild records. Optional. */
+  driverOptions?(): Readonly<Record<string, string>> | undefined;
 }
 
 /** A volume driver (moby's `volume.Driver`). */
@@ -116,16 +120,15 @@ export interface VolumePlugin {
   isV1(): boolean;
 }
 
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+/** A driver built over a plugin, and whether it may be kept for later lookups. */
+export interface AdaptedPlugin {
+  driver: VolumeDriver;
+  /** moby keeps adapters of v1 plugins for the daemon's lifetime and rebuilds managed ones per lookup. */
+  cache: boolean;
 }
 
-export const noopLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+/**
+ * Turns what the plugin getter returned into a volume driver that speaks the VolumeDriver protocol
+ * to it. The default is `createPluginAdapter()`.
+ */
+export type PluginDriverAdapter = (plugin: unknown, options: CallOptions) => Promise<AdaptedPlugin> | AdaptedPlugin;

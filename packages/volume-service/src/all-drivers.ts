@@ -1,7 +1,9 @@
+import type { Logger } from '@berth/logger';
+import type { Volume, VolumeDriver } from '@berth/volume-drivers';
 import { withDeadline } from './deadline.js';
 import { getFromDriver } from './lookup.js';
 import { messageOf } from './op-error.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry } from './types.js';
+import type { VolumeDriverRegistry } from './types.js';
 
 export interface AllDrivers {
   drivers: VolumeDriver[];

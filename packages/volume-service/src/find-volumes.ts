@@ -1,10 +1,12 @@
+import type { Logger } from '@berth/logger';
+import type { Volume, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 import { allDrivers } from './all-drivers.js';
 import { withDeadline } from './deadline.js';
 import type { VolumeQuery } from './list-filters.js';
 import { scopeOf } from './lookup.js';
 import { opError } from './op-error.js';
 import { snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeScope } from './types.js';
+import type { VolumeDriverRegistry } from './types.js';
 
 export interface FindDeps {
   drivers: VolumeDriverRegistry;

@@ -34,6 +34,23 @@ async function setup(backend: (typeof BACKENDS)[number], listTimeoutMs?: number)
 }
 
 describe.each(BACKENDS)('plugin drivers (%s metadata)', (backend) => {
+  it('asks the plugin to Unmount only for a reference that is held, once', async () => {
+    const { plugin, service } = await setup(backend);
+    await service.create({ name: 'pv', driver: PLUGIN });
+    await service.mount('pv', 'A');
+    await service.mount('pv', 'C');
+    expect(plugin.count('Mount')).toBe(2);
+    await service.unmount('pv', 'B');
+    expect(plugin.count('Unmount')).toBe(0);
+    await service.unmount('pv', 'A');
+    await service.unmount('pv', 'A');
+    expect(plugin.count('Unmount')).toBe(1);
+    await expect(service.remove('pv')).rejects.toThrow('remove pv: volume is in use - [C]');
+    await service.unmount('pv', 'C');
+    expect(plugin.count('Unmount')).toBe(2);
+    await service.remove('pv');
+  });
+
   it('binds a name to one driver (TestVolumeCLICreateOptionConflict)', async () => {
     const { h, plugin, service } = await setup(backend);
     await service.create({ name: 'test' });

@@ -1,7 +1,9 @@
+import type { Logger } from '@berth/logger';
+import type { Volume, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 import { getFromDriver, scopeOf } from './lookup.js';
 import type { MetadataStore, VolumeRecord } from './metadata-store.js';
 import type { CacheEntry } from './stored-volume.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeScope } from './types.js';
+import type { VolumeDriverRegistry } from './types.js';
 
 export interface RestoreDeps {
   metadata: MetadataStore;

@@ -1,50 +1,8 @@
-/**
- * What the volume service consumes. Declared here, satisfied structurally by `@berth/volume-drivers`
- * (registry, drivers, volumes) and by the daemon (event sink, logger).
- */
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
-}
+import type { CallOptions, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 
-export type VolumeScope = 'local' | 'global';
-
-export interface Volume {
-  readonly name: string;
-  readonly driverName: string;
-  cachedPath(): string;
-  path(options?: CallOptions): Promise<string>;
-  mount(id: string, options?: CallOptions): Promise<string>;
-  unmount(id: string, options?: CallOptions): Promise<void>;
-  createdAt(options?: CallOptions): Promise<Date | undefined>;
-  /** `createdAt` known without asking anyone (no thread-pool I/O, no plugin call); used when present. */
-  createdAtSync?(): Date | undefined;
-  status(): Record<string, unknown> | undefined;
-  liveRestore?(id: string, options?: CallOptions): Promise<void>;
-}
-
-export interface VolumeDriver {
-  readonly name: string;
-  scope(options?: CallOptions): Promise<VolumeScope>;
-  create(name: string, options: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume>;
-  /**
-   * `create`, resolving once the volume exists but before it is durable: `durable` resolves when it
-   * would survive a machine crash, rejects when it cannot be made so. Used when present, so that
-   * the volume's record is synced at the same time. Optional.
-   */
-  createDeferred?(
-    name: string,
-    options: Readonly<Record<string, string>> | undefined,
-    call?: CallOptions,
-  ): Promise<{ volume: Volume; durable: Promise<void> }>;
-  remove(volume: Volume, options?: CallOptions): Promise<void>;
-  list(options?: CallOptions): Promise<Volume[]>;
-  get(name: string, options?: CallOptions): Promise<Volume | undefined>;
-  /**
-   * `get` answered from memory, for drivers that know their volumes without asking anyone (the
-   * `local` driver); used when present, e.g. to restore thousands of volumes without a promise each.
-   */
-  getSync?(name: string): Volume | undefined;
-}
+// What the volume service consumes, declared here and satisfied structurally by
+// `@berth/volume-drivers`' registry and by the daemon (event sink), and the Engine API objects it
+// answers with. Drivers and volumes are `@berth/volume-drivers`' own types.
 
 export interface ListDriversOptions extends CallOptions {
   probeTimeoutMs?: number | undefined;
@@ -78,13 +36,6 @@ export interface VolumeDriverRegistry {
 /** moby's `VolumeEventLogger`. */
 export interface VolumeEventSink {
   logVolumeEvent(name: string, action: string, attributes: Record<string, string>): void;
-}
-
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
 }
 
 /** The Engine API `Volume` object, field for field (Go's names; `null` maps kept as `null`). */

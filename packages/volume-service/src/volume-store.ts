@@ -1,5 +1,7 @@
 import { BerthError, conflict } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import type { Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type Volume, type VolumeDriver, type VolumeScope } from '@berth/volume-drivers';
 import { probeDrivers } from './all-drivers.js';
 import { findVolumes, type FindResult } from './find-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
@@ -7,8 +9,8 @@ import { lookupVolume, scopeOf } from './lookup.js';
 import type { MetadataStore, StringMap, VolumeRecord } from './metadata-store.js';
 import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
-import { DEFAULT_DRIVER_NAME, snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeEventSink, VolumeScope } from './types.js';
+import { snapshot, type CacheEntry, type StoredVolume } from './stored-volume.js';
+import type { VolumeDriverRegistry, VolumeEventSink } from './types.js';
 
 export interface VolumeStoreDeps {
   metadata: MetadataStore;
@@ -124,6 +126,18 @@ export class VolumeStore {
     );
   }
 
+  /** `get`, and whether `ref` is one of the volume's references. */
+  async holder(name: string, ref: string, options: StoreGetOptions = {}): Promise<{ volume: StoredVolume; held: boolean }> {
+    return this.#locks.with(
+      name,
+      async () => {
+        const entry = await this.#get(name, options);
+        return { volume: snapshot(name, entry), held: entry.refs.has(ref) };
+      },
+      { signal: options.signal },
+    );
+  }
+
   /** Drops a reference (durably); unknown references are not an error. */
   async release(name: string, ref: string, options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
     await this.#locks.with(
@@ -145,6 +159,10 @@ export class VolumeStore {
   /**
    * Removes the volume from its driver and forgets it. Refuses while referenced
    * (`remove <name>: volume is in use - [refs]`); `destroy` is emitted on success.
+   *
+   * moby's order: the driver first, the record last. Once the driver has removed the volume the
+   * remove has happened and succeeds; a record that could then not be deleted is logged and
+   * reconciled later (the next lookup or restore finds no volume for it and drops it).
    */
   async remove(name: string, options: StoreRemoveOptions = {}): Promise<void> {
     const { signal } = options;
@@ -168,13 +186,7 @@ export class VolumeStore {
         } catch (err) {
           failure = opError('remove', name, err);
         }
-        if (failure === undefined || options.purgeOnError === true) {
-          try {
-            await this.#purge(name);
-          } catch (err) {
-            failure ??= opError('remove', name, err);
-          }
-        }
+        if (failure === undefined || options.purgeOnError === true) await this.#purgeQuietly(name);
         if (failure !== undefined) throw failure;
         this.#events?.logVolumeEvent(name, 'destroy', { driver: resolved.driverName });
       },
@@ -192,6 +204,25 @@ export class VolumeStore {
       query,
       options.signal,
     );
+  }
+
+  /** References held on the volume (moby's `CountReferences`); 0 for a name the store does not know. */
+  referenceCount(name: string): number {
+    return this.#cache.get(name)?.refs.size ?? 0;
+  }
+
+  /** The volumes the store knows and the references held on them, by driver; from memory. */
+  countByDriver(): Map<string, { volumes: number; references: number }> {
+    const counts = new Map<string, { volumes: number; references: number }>();
+    for (const entry of this.#cache.values()) {
+      const count = counts.get(entry.driverName);
+      if (count === undefined) counts.set(entry.driverName, { volumes: 1, references: entry.refs.size });
+      else {
+        count.volumes++;
+        count.references += entry.refs.size;
+      }
+    }
+    return counts;
   }
 
   async close(): Promise<void> {

@@ -1,23 +1,19 @@
 import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
+import { abortable, KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type CallOptions } from '@berth/volume-drivers';
 import { resolvePath, toVolumeInfo, toVolumeInfoSync } from './convert.js';
+import { DirectorySizer } from './directory-sizer.js';
 import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
 import type { MetadataStore, StringMap } from './metadata-store.js';
-import { noopLogger } from './noop-logger.js';
 import { isNotExist, opError } from './op-error.js';
 import { pruneVolumes } from './prune.js';
 import { generateVolumeName } from './random-name.js';
-import { METADATA_FILE_NAME, SqliteMetadataStore } from './sqlite-metadata-store.js';
-import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
-import type {
-  ListResult,
-  Logger,
-  PruneReport,
-  VolumeDriverRegistry,
-  VolumeEventSink,
-  VolumeInfo,
-} from './types.js';
+import { rebuildRecords } from './rebuild.js';
+import { METADATA_FILE_NAME, SqliteMetadataStore, type SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
+import type { ListResult, PruneReport, VolumeDriverRegistry, VolumeEventSink, VolumeInfo } from './types.js';
 import { VolumeStore } from './volume-store.js';
 
 export const DEFAULT_LIST_TIMEOUT_MS = 2000;
@@ -31,11 +27,15 @@ export interface VolumesServiceOptions {
   signal?: AbortSignal | undefined;
   /** Another metadata backend instead of the SQLite file under `root`; the service closes it. */
   metadata?: MetadataStore | undefined;
+  /** Options of the SQLite file under `root` (observers for metrics), when `metadata` is not given. */
+  sqlite?: SqliteMetadataStoreOptions | undefined;
   /**
    * Deadline of one driver's `list` in `list` and `prune`, and of one driver's answer when every
    * driver is asked for a name (create without a driver, get of an unknown name); default 2000 ms.
    */
   listTimeoutMs?: number | undefined;
+  /** Worker threads that walk volume directories at once for `diskUsage` and `prune` (default 1). */
+  sizeConcurrency?: number | undefined;
 }
 
 export interface CreateVolumeRequest {
@@ -47,18 +47,14 @@ export interface CreateVolumeRequest {
   labels?: StringMap | null | undefined;
 }
 
-export interface SignalOptions {
-  signal?: AbortSignal | undefined;
-}
-
-export interface GetVolumeOptions extends SignalOptions {
+export interface GetVolumeOptions extends CallOptions {
   /** Fill `Status` from the driver. */
   resolveStatus?: boolean | undefined;
   /** The driver the caller expects; another stored driver is a conflict (moby's `WithGetDriver`). */
   driver?: string | undefined;
 }
 
-export interface RemoveVolumeOptions extends SignalOptions {
+export interface RemoveVolumeOptions extends CallOptions {
   /** A missing volume is a success, and metadata is purged even when the driver fails. Never overrides "in use". */
   force?: boolean | undefined;
 }
@@ -78,6 +74,11 @@ export class VolumesService {
   readonly #events: VolumeEventSink | undefined;
   readonly #logger: Logger;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Serialises the mounts and unmounts of one name (see `mount`). */
+  readonly #mounts = new KeyedLock();
+  readonly #sizer: DirectorySizer;
+  /** The `diskUsage` walk in progress, shared by every caller until it ends. */
+  #diskUsage: { readonly result: Promise<VolumeInfo[]>; readonly controller: AbortController; callers: number } | undefined;
   #pruneRunning = false;
   #closed = false;
 
@@ -86,14 +87,18 @@ export class VolumesService {
     this.#drivers = options.drivers;
     this.#events = options.events;
     this.#logger = logger;
+    this.#sizer = new DirectorySizer({ concurrency: options.sizeConcurrency });
   }
 
   /** Opens the metadata store and restores every recorded volume (see README, "Restore"). */
   static async open(options: VolumesServiceOptions): Promise<VolumesService> {
     options.signal?.throwIfAborted();
     const logger = options.logger ?? noopLogger;
-    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root)));
+    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root), { ...options.sqlite, logger }));
     try {
+      if (metadata instanceof SqliteMetadataStore && metadata.startedEmpty !== undefined) {
+        await rebuildRecords(metadata.startedEmpty, { metadata, drivers: options.drivers, logger, path: metadata.path, signal: options.signal });
+      }
       const store = await VolumeStore.open(
         {
           metadata,
@@ -115,7 +120,7 @@ export class VolumesService {
    * Creates a volume (idempotent for the same name and driver). The result has no `Status`. A name
    * bound to a driver that cannot be asked (a plugin that is away) is a conflict, whatever the driver.
    */
-  create(request: CreateVolumeRequest, options: SignalOptions = {}): Promise<VolumeInfo> {
+  create(request: CreateVolumeRequest, options: CallOptions = {}): Promise<VolumeInfo> {
     return this.#run(async () => {
       const { signal } = options;
       let name = request.name ?? '';
@@ -147,7 +152,7 @@ export class VolumesService {
    * ones (no driver `Path` calls). A driver that fails or exceeds the list deadline is named in
    * `warnings` and its known volumes are listed from the cache.
    */
-  list(filters: Filters, options: SignalOptions = {}): Promise<ListResult> {
+  list(filters: Filters, options: CallOptions = {}): Promise<ListResult> {
     return this.#run(async () => {
       const { signal } = options;
       const { volumes, warnings } = await this.#store.find(listQuery(filters), { signal });
@@ -192,13 +197,14 @@ export class VolumesService {
    * `all`); only anonymous ones unless `all` is true. One prune at a time. The daemon adds
    * `all=true` itself for API < 1.42.
    */
-  prune(filters: Filters, options: SignalOptions = {}): Promise<PruneReport> {
+  prune(filters: Filters, options: CallOptions = {}): Promise<PruneReport> {
     return this.#run(async () => {
       if (this.#pruneRunning) throw conflict('a prune operation is already running');
       this.#pruneRunning = true;
       try {
         return await pruneVolumes(filters, {
           store: this.#store,
+          sizer: this.#sizer,
           events: this.#events,
           logger: this.#logger,
           signal: options.signal,
@@ -210,49 +216,134 @@ export class VolumesService {
   }
 
   /**
+   * Every volume with its `UsageData` (`docker system df -v`; moby's `LocalVolumesSize`, which only
+   * lists local volumes without options): `Size` is the bytes under the directory of a local volume
+   * without options, walked off the event loop (see `DirectorySizer`), and `-1` where berth cannot
+   * know it: a volume on a plugin, a local volume with mount options (a device or a remote file
+   * system, not berth's disk), a directory that could not be walked; `RefCount` is the references
+   * held. Mountpoints are the cached ones, as in `list`. Calls that arrive while a walk runs share
+   * it; it stops once every caller has gone away.
+   */
+  diskUsage(options: CallOptions = {}): Promise<VolumeInfo[]> {
+    return this.#run(async () => {
+      let shared = this.#diskUsage;
+      if (shared === undefined) {
+        const controller = new AbortController();
+        const result = this.#measureDiskUsage(controller.signal);
+        const current = { result, controller, callers: 0 };
+        const forget = (): void => {
+          if (this.#diskUsage === current) this.#diskUsage = undefined;
+        };
+        result.then(forget, forget);
+        this.#diskUsage = shared = current;
+      }
+      shared.callers++;
+      try {
+        return await abortable(shared.result, options.signal);
+      } finally {
+        // The last caller gone (answered, or went away): a later call starts afresh.
+        if (--shared.callers === 0) {
+          if (this.#diskUsage === shared) this.#diskUsage = undefined;
+          shared.controller.abort(new Error('every caller of diskUsage went away'));
+        }
+      }
+    });
+  }
+
+  async #measureDiskUsage(signal: AbortSignal): Promise<VolumeInfo[]> {
+    const { volumes } = await this.#store.find({}, { signal });
+    const sized = volumes.filter((v) => v.driverName === DEFAULT_DRIVER_NAME && (v.options === null || Object.keys(v.options).length === 0));
+    const results = await this.#sizer.size(
+      sized.map((v) => v.volume.cachedPath()),
+      { signal },
+    );
+    const sizes = new Map<string, number>();
+    sized.forEach((v, i) => {
+      const result = results[i];
+      if (result !== undefined && 'size' in result) sizes.set(v.name, result.size);
+      else this.#logger.warn('Failed to determine size of volume', { volume: v.name, error: result?.error });
+    });
+    const infos = await Promise.all(
+      volumes.map((v) => {
+        const options = { mountpoint: v.volume.cachedPath(), signal };
+        return toVolumeInfoSync(v, options) ?? toVolumeInfo(v, options);
+      }),
+    );
+    for (const info of infos) info.UsageData = { Size: sizes.get(info.Name) ?? -1, RefCount: this.#store.referenceCount(info.Name) };
+    return infos;
+  }
+
+  /** Volumes and the references held on them, by driver, from memory (metrics). */
+  countByDriver(): Map<string, { volumes: number; references: number }> {
+    return this.#store.countByDriver();
+  }
+
+  /**
    * Mounts the volume for `ref` and returns the mountpoint. The reference is persisted before the
    * driver is asked, so the volume counts as in use from then on, across restarts, until `unmount`
    * or `release`; a failed mount drops a reference it added and is never followed by an unmount.
    * Mounting again with a reference already held answers the mountpoint without mounting twice,
    * so one `unmount` always undoes it. Emits `mount` with `{driver, ref}`.
+   *
+   * Mounts and unmounts of one name run one at a time (other operations on it, and other names,
+   * do not wait for them), so that the driver's mount count always follows the set of references.
    */
-  mount(name: string, ref: string, options: SignalOptions = {}): Promise<string> {
-    return this.#run(async () => {
-      const { signal } = options;
-      const { volume: v, added } = await this.#store.reference(name, ref, { signal });
-      if (!added) return resolvePath(v, signal);
-      let mountpoint: string;
-      try {
-        mountpoint = await v.volume.mount(ref, { signal });
-      } catch (err) {
-        if (added) await this.#releaseQuietly(name, ref);
-        throw opError('mount', name, err);
-      }
-      this.#events?.logVolumeEvent(name, 'mount', { driver: v.driverName, ref });
-      return mountpoint;
-    });
+  mount(name: string, ref: string, options: CallOptions = {}): Promise<string> {
+    const { signal } = options;
+    return this.#run(() =>
+      this.#mounts.with(
+        name,
+        async () => {
+          const { volume: v, added } = await this.#store.reference(name, ref, { signal });
+          if (!added) return resolvePath(v, signal);
+          let mountpoint: string;
+          try {
+            mountpoint = await v.volume.mount(ref, { signal });
+          } catch (err) {
+            await this.#releaseQuietly(name, ref);
+            throw opError('mount', name, err);
+          }
+          this.#events?.logVolumeEvent(name, 'mount', { driver: v.driverName, ref });
+          return mountpoint;
+        },
+        { signal },
+      ),
+    );
   }
 
   /**
-   * Unmounts the volume for `ref`, then drops the reference. A failed unmount keeps it (the volume
-   * may still be mounted). Emits `unmount` with `{driver, ref}`.
+   * Unmounts the volume for `ref`, then drops the reference. A reference that is not held changes
+   * nothing and is a success (a retried unmount is safe, and never unmounts another holder's
+   * volume); the driver unmounts only for a held one, so it unmounts the volume when the last is
+   * gone. A failed unmount keeps the reference (the volume may still be mounted). Emits `unmount`
+   * with `{driver, ref}` when a reference was dropped.
    */
-  unmount(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
-    return this.#run(async () => {
-      const { signal } = options;
-      const v = await this.#store.get(name, { signal });
-      try {
-        await v.volume.unmount(ref, { signal });
-      } catch (err) {
-        throw opError('unmount', name, err);
-      }
-      await this.#store.release(name, ref, { signal });
-      this.#events?.logVolumeEvent(name, 'unmount', { driver: v.driverName, ref });
-    });
+  unmount(name: string, ref: string, options: CallOptions = {}): Promise<void> {
+    const { signal } = options;
+    return this.#run(() =>
+      this.#mounts.with(
+        name,
+        async () => {
+          const { volume: v, held } = await this.#store.holder(name, ref, { signal });
+          if (!held) {
+            this.#logger.debug('Unmount of a reference that is not held: nothing to do', { volume: name, ref });
+            return;
+          }
+          try {
+            await v.volume.unmount(ref, { signal });
+          } catch (err) {
+            throw opError('unmount', name, err);
+          }
+          await this.#store.release(name, ref, { signal });
+          this.#events?.logVolumeEvent(name, 'unmount', { driver: v.driverName, ref });
+        },
+        { signal },
+      ),
+    );
   }
 
   /** Drops a reference without unmounting (moby's `Release`); an unknown reference is not an error. */
-  release(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
+  release(name: string, ref: string, options: CallOptions = {}): Promise<void> {
     return this.#run(() => this.#store.release(name, ref, options));
   }
 
@@ -265,7 +356,9 @@ export class VolumesService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#diskUsage?.controller.abort(new Error('volume service is closing'));
     await Promise.allSettled([...this.#inflight]);
+    await this.#sizer.close();
     await this.#store.close();
   }
 

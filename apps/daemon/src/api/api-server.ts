@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../logger.js';
 import { ApiResponse } from './api-response.js';
-import { createRequestHandler, type RequestHandler } from './request-handler.js';
+import { createRequestHandler, type RequestHandler, type RequestObserver } from './request-handler.js';
 import { writeJson } from './respond.js';
 import type { Route } from './router.js';
 import { prepareSocketPath, secureSocket } from './unix-socket.js';
@@ -12,6 +12,7 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Group owning the sockets; `undefined` leaves the daemon's own group. */
   gid?: number | undefined;
+  onRequest?: RequestObserver | undefined;
 }
 
 /** The Engine API served over one or more unix sockets. */
@@ -23,7 +24,7 @@ export class ApiServer {
 
   private constructor(options: ApiServerOptions) {
     this.#logger = options.logger;
-    this.#handler = createRequestHandler({ routes: options.routes, logger: options.logger, shutdown: this.#shutdown.signal });
+    this.#handler = createRequestHandler({ routes: options.routes, logger: options.logger, shutdown: this.#shutdown.signal, onRequest: options.onRequest });
   }
 
   static async listen(paths: readonly string[], options: ApiServerOptions): Promise<ApiServer> {

@@ -16,7 +16,11 @@ export interface RequestHandlerOptions {
   logger: Logger;
   /** Aborted when the daemon stops serving. */
   shutdown: AbortSignal;
+  /** Told of every request once its response ends: the route's pattern (`unknown` when none matched), status and duration (metrics). */
+  onRequest?: RequestObserver | undefined;
 }
+
+export type RequestObserver = (method: string, route: string, status: number, durationMs: number) => void;
 
 export type RequestHandler = (req: IncomingMessage, res: ApiResponse) => Promise<void>;
 
@@ -38,15 +42,20 @@ const API_HEADERS: Readonly<Record<string, string>> = { ...VERSION_HEADERS, 'Doc
 export function createRequestHandler(options: RequestHandlerOptions): RequestHandler {
   const router = new Router(options.routes);
   const logger = options.logger;
+  const { onRequest } = options;
 
   return async (req, res) => {
     const method = req.method ?? 'GET';
     const rawUrl = req.url ?? '/';
+    let match: RouteMatch | undefined;
+    if (onRequest !== undefined) {
+      const started = performance.now();
+      res.once('close', () => onRequest(method, match?.route.path ?? 'unknown', res.statusCode, performance.now() - started));
+    }
     // moby's debug middleware line, so that a client's requests can be followed.
     logger.debug(`Calling ${method} ${rawUrl}`);
     const q = rawUrl.indexOf('?');
     const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
-    let match: RouteMatch | undefined;
     try {
       match = router.match(method, unescapePath(rawPath));
     } catch (err) {

@@ -1,25 +1,8 @@
 import type { ServerResponse } from 'node:http';
-
-/**
- * JSON as Go's encoder writes it for moby's `WriteJSON` (HTML escaping off): one line, newline
- * terminated, U+2028/U+2029 escaped.
- */
-export function goJson(value: unknown): string {
-  return `${goJsonLine(value)}\n`;
-}
-
-/** `goJson` without its newline. */
-function goJsonLine(value: unknown): string {
-  const json = JSON.stringify(value);
-  // Scanned once; replaced only in the rare answer that has them.
-  return LINE_SEPARATORS.test(json) ? json.replace(LINE_SEPARATORS_ALL, (c) => `\\u${c.charCodeAt(0).toString(16)}`) : json;
-}
-
-const LINE_SEPARATORS = /[\u2028\u2029]/;
-const LINE_SEPARATORS_ALL = /[\u2028\u2029]/g;
+import { goJsonText } from '@berth/gocompat';
 
 export function writeJson(res: ServerResponse, status: number, value: unknown): void {
-  const json = goJsonLine(value);
+  const json = goJsonText(value);
   const length = Buffer.byteLength(json) + 1;
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': length });
   if (length < LARGE_ANSWER) {

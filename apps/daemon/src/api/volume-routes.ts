@@ -1,12 +1,13 @@
 import { invalidParameter, unavailable, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import { goString, goStringMap, goStruct } from '../go-json/decode.js';
+import { goString, goStringMap, goStruct } from '@berth/gocompat';
 import { versionLessThan } from './api-version.js';
 import type { RequestContext } from './context.js';
 import { boolValue } from './form.js';
 import { readJson } from './read-json.js';
 import { writeEmpty, writeJson } from './respond.js';
 import { route, type Route } from './router.js';
+import { noSwarm } from './scope.js';
 import { apiVolume, type CreateVolumeOptions, type VolumeBackend } from './volume-backend.js';
 
 /** moby's `volume.CreateOptions`. */
@@ -23,9 +24,6 @@ const MOUNT_REQUEST = goStruct('volume.MountRequest', { ID: goString });
 
 /** Cluster volumes (and anonymous-only prune) arrived with this API version. */
 const CLUSTER_VOLUMES_VERSION = '1.42';
-
-const NO_SWARM =
-  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
 /**
  * The volume router, in moby's order, plus berth's mount extension. There is no swarm: cluster
@@ -52,7 +50,7 @@ export function volumeRoutes(backend: VolumeBackend): Route[] {
     route('POST', '/volumes/create', async (ctx) => {
       ctx.form();
       const body = (await readJson(ctx.req, CREATE_OPTIONS)) ?? {};
-      if (isSet(body.ClusterVolumeSpec) && !versionLessThan(ctx.apiVersion, CLUSTER_VOLUMES_VERSION)) throw unavailable(NO_SWARM);
+      if (isSet(body.ClusterVolumeSpec) && !versionLessThan(ctx.apiVersion, CLUSTER_VOLUMES_VERSION)) throw noSwarm();
       const volume = await backend.create(createOptions(body), { signal: ctx.signal });
       writeJson(ctx.res, 201, apiVolume(volume));
     }),
