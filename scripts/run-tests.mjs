@@ -31,6 +31,12 @@ for (const file of results.testResults ?? []) {
 const passed = results.numPassedTests ?? 0;
 const failed = results.numFailedTests ?? 0;
 let status = run.status ?? 1;
+// A test file that fails to load has no failed test in it, but the run has failed.
+const brokenFiles = (results.testResults ?? []).filter((file) => file.status === 'failed' && (file.assertionResults ?? []).length === 0);
+if (brokenFiles.length > 0) {
+  console.log(`\n${brokenFiles.length} test file(s) failed to run:\n  ${brokenFiles.map((file) => file.name).join('\n  ')}`);
+  status = 1;
+}
 if (skipped.length > 0) {
   console.log(`\n${skipped.length} skipped test(s):\n  ${skipped.join('\n  ')}`);
   if (process.env.CI) {
@@ -39,5 +45,5 @@ if (skipped.length > 0) {
   }
 }
 if (passed + failed === 0) status = 1;
-console.log(`\n${passed} passed, ${failed} failed, ${skipped.length} skipped`);
+console.log(`\n${passed} passed, ${failed + brokenFiles.length} failed, ${skipped.length} skipped`);
 process.exit(status);

@@ -46,7 +46,20 @@ describe('defaults', () => {
       liveRestore: false,
       pluginDirs: undefined,
       insecureRegistries: ['127.0.0.0/8', '::1/128'],
+      metricsAddress: undefined,
     });
+  });
+
+  it('reads --metrics-addr and metrics-addr as dockerd, on loopback when no host is named', () => {
+    expect(config(['--metrics-addr', ':9323']).metricsAddress).toEqual({ host: '127.0.0.1', port: 9323 });
+    expect(config(['--metrics-addr', '0.0.0.0:9323']).metricsAddress).toEqual({ host: '0.0.0.0', port: 9323 });
+    expect(config(['--metrics-addr', '[::1]:0']).metricsAddress).toEqual({ host: '::1', port: 0 });
+    const file = '/etc/berth/daemon.json';
+    expect(config([], env({ files: { [file]: '{"metrics-addr":"localhost:9400"}' } })).metricsAddress).toEqual({ host: 'localhost', port: 9400 });
+    expect(config([], env({ files: { [file]: '{"metrics-addr":""}' } })).metricsAddress).toBeUndefined();
+    for (const bad of ['9323', 'host:', 'host:99999', '::1:9323', 'a:b']) {
+      expect(failure(['--metrics-addr', bad])).toBe(`invalid metrics-addr ${JSON.stringify(bad)}: want host:port, e.g. 127.0.0.1:9323`);
+    }
   });
 
   it('reads insecure registries as dockerd: flag or daemon.json key, loopback always included', () => {

@@ -3,8 +3,7 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeGo, goBool, goString, goStringSlice, goStruct, GoUnmarshalTypeError, type GoType } from './go-json/decode.js';
-import { GoJsonError, unmarshalValue, type JsonValue } from './go-json/scanner.js';
+import { compareGoStrings, decodeGo, goBool, GoJsonError, goString, goStringSlice, goStruct, toPlain, unmarshalValue, type GoType, type JsonValue } from '@berth/gocompat';
 import { lookupGroup } from './group.js';
 import type { LogFormat, LogLevel } from './logger.js';
 
@@ -34,6 +33,8 @@ export interface DaemonConfig {
    * `host:port` names and CIDRs, those configured followed by dockerd's loopback defaults.
    */
   readonly insecureRegistries: readonly string[];
+  /** Where Prometheus metrics are served over HTTP (`--metrics-addr`); `undefined`: not served. */
+  readonly metricsAddress: { readonly host: string; readonly port: number } | undefined;
 }
 
 /** Loopback registries are always insecure, as in dockerd. */
@@ -85,6 +86,7 @@ const SETTINGS: ReadonlyArray<{ key: string; flag: string; type: GoType }> = [
   { key: 'live-restore', flag: 'live-restore', type: goBool },
   { key: 'log-format', flag: 'log-format', type: goString },
   { key: 'log-level', flag: 'log-level', type: goString },
+  { key: 'metrics-addr', flag: 'metrics-addr', type: goString },
   { key: 'pidfile', flag: 'pidfile', type: goString },
   { key: 'plugin-socket-dirs', flag: 'plugin-socket-dir', type: goStringSlice },
   { key: 'plugin-spec-dirs', flag: 'plugin-spec-dir', type: goStringSlice },
@@ -106,6 +108,7 @@ const OPTIONS = {
   'live-restore': { type: 'boolean' },
   'log-format': { type: 'string' },
   'log-level': { type: 'string', short: 'l' },
+  'metrics-addr': { type: 'string' },
   pidfile: { type: 'string', short: 'p' },
   'plugin-socket-dir': { type: 'string', multiple: true },
   'plugin-spec-dir': { type: 'string', multiple: true },
@@ -136,6 +139,8 @@ Options:
       --live-restore         Keep plugins running while berthd is down
       --log-format string    Set the logging format ("text"|"json") (default "text")
   -l, --log-level string     Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
+      --metrics-addr string  Serve Prometheus metrics on this TCP address (host:port; ":port" is
+                             127.0.0.1 only) (default: not served)
   -p, --pidfile string       Path to use for daemon PID file (default "<exec-root>/berthd.pid")
       --plugin-socket-dir list
                              Directory of legacy plugin sockets (default "/run/docker/plugins")
@@ -246,11 +251,12 @@ function readConfigFile(text: string, flags: Flags): Record<string, unknown> {
   if (unknown.length > 0) throw new Error(`the following directives don't match any configuration option: ${unknown.join(', ')}`);
 
   const conflicts: string[] = [];
-  for (const setting of SETTINGS.toSorted((a, b) => a.flag.localeCompare(b.flag))) {
+  // In the flags' byte order, as pflag visits them (and without loading ICU's collation at start).
+  for (const setting of SETTINGS.toSorted((a, b) => (a.flag < b.flag ? -1 : a.flag > b.flag ? 1 : 0))) {
     const flagValue = flags[setting.flag as keyof Flags];
     const fileValue = keys.get(setting.key);
     if (flagValue === undefined || fileValue === undefined) continue;
-    conflicts.push(`${setting.key}: (from flag: ${goFormat(flagValue)}, from file: ${goFormat(plain(fileValue))})`);
+    conflicts.push(`${setting.key}: (from flag: ${goFormat(flagValue)}, from file: ${goFormat(toPlain(fileValue))})`);
   }
   if (conflicts.length > 0) {
     throw new Error(`the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`);
@@ -259,7 +265,7 @@ function readConfigFile(text: string, flags: Flags): Record<string, unknown> {
   try {
     return decodeGo(document, FILE_TYPE) as Record<string, unknown>;
   } catch (err) {
-    if (err instanceof GoUnmarshalTypeError) throw new Error(err.message);
+    if (err instanceof GoJsonError) throw new Error(err.message);
     throw err;
   }
 }
@@ -312,7 +318,24 @@ function resolveConfig(
     liveRestore: pick(flags['live-restore'], 'live-restore') === true,
     pluginDirs,
     insecureRegistries,
+    metricsAddress: metricsAddress(pick(flags['metrics-addr'], 'metrics-addr')),
   };
+}
+
+/**
+ * `--metrics-addr`: `host:port`, `[ipv6]:port`, or `:port`, which berth serves on loopback only
+ * (dockerd on every interface: metrics say much about a host, and need no one else's eyes by
+ * default). Empty: not served.
+ */
+function metricsAddress(text: string | undefined): { host: string; port: number } | undefined {
+  if (text === undefined || text === '') return undefined;
+  const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
+  const port = Number(match?.[3]);
+  if (match === null || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError(`invalid metrics-addr ${JSON.stringify(text)}: want host:port, e.g. 127.0.0.1:9323`);
+  }
+  const host = match[1] ?? match[2] ?? '';
+  return { host: host === '' ? '127.0.0.1' : host, port };
 }
 
 /**
@@ -383,26 +406,11 @@ function goFormat(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(goFormat).join(' ')}]`;
   if (value !== null && typeof value === 'object') {
     return `map[${Object.entries(value)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .sort(([a], [b]) => compareGoStrings(a, b))
       .map(([k, v]) => `${k}:${goFormat(v)}`)
       .join(' ')}]`;
   }
   return value === null ? '<nil>' : String(value);
-}
-
-function plain(value: JsonValue): unknown {
-  switch (value.kind) {
-    case 'null':
-      return null;
-    case 'number':
-      return Number(value.literal);
-    case 'array':
-      return value.items.map(plain);
-    case 'object':
-      return Object.fromEntries(value.entries.map(([k, v]) => [k, plain(v)]));
-    default:
-      return value.value;
-  }
 }
 
 function processEnvironment(): ConfigEnvironment {

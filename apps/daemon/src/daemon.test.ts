@@ -26,6 +26,7 @@ beforeEach(async () => {
     liveRestore: false,
     pluginDirs: { socketDirs: [join(dir, 'plugins')], specDirs: [] },
     insecureRegistries: ['127.0.0.0/8', '::1/128'],
+    metricsAddress: undefined,
   };
 });
 
@@ -87,6 +88,31 @@ describe('createDaemon', () => {
     } finally {
       await daemon.close();
     }
+  });
+
+  it('serves metrics from right after the adoption step until right after the API, and fails the start on an address in use', async () => {
+    const steps: DaemonStep[] = [];
+    const daemon = await createDaemon({ ...config, metricsAddress: { host: '127.0.0.1', port: 0 } }, { trace: (s) => steps.push(s) });
+    const url = daemon.metricsUrl as string;
+    try {
+      expect(steps.slice(0, 6)).toEqual(['lock-data-root', 'create-roots', 'pidfile', 'adopt-docker-volumes', 'metrics', 'plugin-store']);
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      await httpRequest(daemon.sockets[0] as string, { method: 'POST', path: '/volumes/create', body: { Name: 'v1' } });
+      const text = await (await fetch(url)).text();
+      expect(text).toContain('berth_api_request_duration_seconds_count{method="POST",route="/volumes/create",status="201"} 1');
+      expect(text).toContain('berth_volumes{driver="local"} 1');
+      const port = Number(new URL(url).port);
+      // Another data-root: this one is locked by the daemon above.
+      const other = { ...config, dataRoot: join(dir, 'other-data'), execRoot: join(dir, 'other-exec') };
+      await expect(createDaemon({ ...other, pidfile: join(dir, 'other.pid'), hosts: [join(dir, 'other.sock')], metricsAddress: { host: '127.0.0.1', port } })).rejects.toThrow(
+        /^failed to start daemon: listen EADDRINUSE/,
+      );
+    } finally {
+      steps.length = 0;
+      await daemon.close();
+    }
+    expect(steps.slice(0, 2)).toEqual(['stop-api', 'stop-metrics']);
+    await expect(fetch(url)).rejects.toThrow();
   });
 
   it('refuses to start while another live process holds the pidfile', async () => {

@@ -1,29 +1,32 @@
-import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
+import { ContainerdSupervisor, LazyContainerdExecutor } from '@berth/plugin-executor-containerd/lazy';
 import { PluginManager } from '@berth/plugin-manager';
-import type { ContentStore } from '@berth/plugin-registry';
+import { ContentStore, loginRegistry, PluginDistribution } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { adoptDockerMetadata, RESERVED_VOLUME_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
 import { authRoute } from './api/auth-route.js';
+import { buildRoutes, distributionDebugRoutes, swarmRoutes } from './api/build-swarm-routes.js';
+import { containerRoutes } from './api/container-routes.js';
+import { imageRoutes } from './api/image-routes.js';
+import { networkRoutes } from './api/network-routes.js';
 import { pluginRoutes } from './api/plugin-routes.js';
+import { systemDiskUsageRoute } from './api/system-df-route.js';
 import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
 import type { DaemonConfig } from './config.js';
-import { ContainerdSupervisor } from './containerd-supervisor.js';
 import { DataRootLock } from './data-root-lock.js';
-import { loadRegistry } from './lazy-modules.js';
 import { loadOrCreateEngineId } from './engine-id.js';
+import { createMetrics, type DaemonMetrics } from './metrics/metrics.js';
+import { MetricsServer } from './metrics/metrics-server.js';
 import { EventsService } from './events/events-service.js';
 import { lookupGroup } from './group.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PidFile } from './pidfile.js';
-import { LazyContainerdExecutor } from './plugin-executor.js';
-import { RegistryPlugins } from './registry-plugins.js';
 import { BERTH_VERSION } from './version.js';
 
 /** The steps of start and shutdown, in the order they run (see `DaemonOptions.trace`). */
@@ -32,6 +35,7 @@ export type DaemonStep =
   | 'create-roots'
   | 'pidfile'
   | 'adopt-docker-volumes'
+  | 'metrics'
   | 'plugin-store'
   | 'containerd'
   | 'plugin-manager'
@@ -40,6 +44,7 @@ export type DaemonStep =
   | 'events'
   | 'serve-api'
   | 'stop-api'
+  | 'stop-metrics'
   | 'close-volumes'
   | 'shutdown-plugins'
   | 'close-containerd'
@@ -58,6 +63,8 @@ export interface Daemon {
   readonly config: DaemonConfig;
   /** The sockets the API is served on. */
   readonly sockets: readonly string[];
+  /** Where Prometheus scrapes (`--metrics-addr`; its port once bound); `undefined` when not served. */
+  readonly metricsUrl: string | undefined;
   /** Stops in reverse order of start. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -79,6 +86,9 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   let volumes: VolumesService | undefined;
   let events: EventsService | undefined;
   let api: ApiServer | undefined;
+  let metrics: DaemonMetrics | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let metricsUrl: string | undefined;
 
   const step = async (name: DaemonStep, action: () => Promise<void> | void): Promise<void> => {
     trace(name);
@@ -90,6 +100,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   };
   const shutdown = async (): Promise<void> => {
     if (api !== undefined) await step('stop-api', () => api?.close());
+    if (metricsServer !== undefined) await step('stop-metrics', () => metricsServer?.close());
     if (volumes !== undefined) await step('close-volumes', () => volumes?.close());
     // moby: after the volumes (and containers) are done with them. Stops plugins unless live-restore.
     if (plugins !== undefined) await step('shutdown-plugins', () => plugins?.shutdown());
@@ -123,10 +134,19 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     trace('adopt-docker-volumes');
     await adoptDockerMetadata({ root: config.dataRoot, logger: logger.child({ component: 'volume-service' }) });
 
+    // Served before plugins and volumes are restored: an address in use fails the start before anything runs.
+    if (config.metricsAddress !== undefined) {
+      trace('metrics');
+      metrics = await createMetrics();
+      metricsServer = await MetricsServer.listen(config.metricsAddress, metrics, logger.child({ component: 'metrics' }));
+      metricsUrl = `http://${formatHostPort(metricsServer.address)}/metrics`;
+    }
+    const onPluginCall = metrics?.pluginCall;
+
     // moby: "Plugin system initialization should happen before restore. Do not change order."
     trace('plugin-store');
     pluginStore = new PluginStore({
-      legacy: config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs },
+      legacy: { ...(config.pluginDirs === undefined ? {} : { dirs: config.pluginDirs }), client: { onCall: onPluginCall } },
       logger: logger.child({ component: 'plugin-store' }),
     });
 
@@ -144,26 +164,17 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     // after the volume restore, as in moby, and the sink forwards once it exists.
     const pluginExecRoot = join(config.execRoot, 'plugins');
     const pluginRoot = join(config.dataRoot, 'plugins');
-    // moby's layout: the content store of plugin images at `<data-root>/plugins/storage`, made
-    // (with the registry client) only when a registry or the garbage collector first needs it.
-    const storageDir = join(pluginRoot, 'storage');
-    let store: Promise<ContentStore> | undefined;
-    const contentStore = (): Promise<ContentStore> =>
-      (store ??= loadRegistry().then(({ ContentStore: Store }) => new Store({ root: storageDir })));
+    // moby's layout: the content store of plugin images at `<data-root>/plugins/storage`.
+    const registry = { insecureRegistries: config.insecureRegistries, userAgent: `berth/${BERTH_VERSION}` };
+    const distribution = new PluginDistribution({ store: new ContentStore({ root: join(pluginRoot, 'storage') }), registry });
     plugins = await PluginManager.open<Plugin>({
       root: pluginRoot,
-      contentStore: {
-        list: async () => (await contentStore()).list(),
-        delete: async (digest) => (await contentStore()).delete(digest),
-        // Nothing to clear (and nothing to load) before anything was ever fetched or pushed.
-        removeIngests: async () => {
-          if (existsSync(join(storageDir, 'ingest'))) await (await contentStore()).removeIngests();
-        },
-      },
+      contentStore: distribution.store,
+      distribution,
       // `<exec-root>/plugins/<64-hex id>/<socket>` must stay below 108 bytes (a unix socket path).
       execRoot: pluginExecRoot,
       store: pluginStore,
-      createPlugin: (init) => new Plugin(init),
+      createPlugin: (init) => new Plugin({ ...init, client: { onCall: onPluginCall } }),
       createExecutor: (exitHandler) =>
         new LazyContainerdExecutor({
           address: (o) => supervisor.address(o),
@@ -174,17 +185,11 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
           logger: logger.child({ component: 'plugin-executor' }),
         }),
       liveRestore: config.liveRestore,
+      onRestart: metrics?.pluginRestart,
       events: { logPluginEvent: (id, name, action) => events?.log(action, 'plugin', { ID: id, Attributes: { name } }) },
       // Bound late: the volume service is created after the manager.
       usersOf: (pluginName) => volumesOn(volumes, pluginName),
       logger: logger.child({ component: 'plugin-manager' }),
-    });
-
-    const registryPlugins = new RegistryPlugins({
-      manager: plugins,
-      store: contentStore,
-      registry: { insecureRegistries: config.insecureRegistries, userAgent: `berth/${BERTH_VERSION}` },
-      logger: logger.child({ component: 'plugin-registry' }),
     });
 
     trace('volume-drivers');
@@ -197,6 +202,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // durable: no fsync of directories on the request path (see the volume service's README).
       syncDirectories: false,
       logger: logger.child({ component: 'local-driver' }),
+      onRootSync: metrics?.fsyncObserver('volumes-root'),
     });
     drivers.register(local);
 
@@ -209,7 +215,9 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       drivers,
       events: sink,
       logger: logger.child({ component: 'volume-service' }),
+      sqlite: { onCommit: metrics?.metadataCommit, onWalSync: metrics?.fsyncObserver('metadata-wal') },
     });
+    metrics?.watchVolumes(volumes);
 
     trace('events');
     events = new EventsService({ logger: logger.child({ component: 'events' }) });
@@ -228,12 +236,25 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     api = await ApiServer.listen(config.hosts, {
       routes: [
         ...systemRoutes(info, events),
-        authRoute((request, signal) => registryPlugins.login(request, signal)),
+        systemDiskUsageRoute(service),
+        authRoute(async (auth, signal) => {
+          const { status } = await loginRegistry({ serverAddress: auth.serverAddress, auth, registry, signal });
+          return { Status: status, IdentityToken: '' };
+        }),
         ...volumeRoutes(service),
-        ...pluginRoutes(plugins, registryPlugins),
+        ...pluginRoutes(plugins, plugins),
+        // moby's other routers, in its order: no path of theirs overlaps berth's own, and being
+        // last, they cost berth's own requests nothing.
+        ...containerRoutes(),
+        ...imageRoutes(),
+        ...buildRoutes(),
+        ...swarmRoutes(),
+        ...networkRoutes(),
+        ...distributionDebugRoutes(),
       ],
       logger: logger.child({ component: 'api' }),
       gid,
+      onRequest: metrics?.apiRequest,
     });
   } catch (err) {
     await shutdown();
@@ -241,7 +262,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   }
 
   let closing: Promise<void> | undefined;
-  return { config, sockets: api.paths, close: () => (closing ??= shutdown()) };
+  return { config, sockets: api.paths, metricsUrl, close: () => (closing ??= shutdown()) };
 }
 
 /** How long naming the volumes of a plugin in `plugin <name> is in use` may take. */
@@ -254,6 +275,10 @@ async function volumesOn(volumes: VolumesService | undefined, driver: string): P
   filters.add('driver', driver);
   const { volumes: found } = await volumes.list(filters, { signal: AbortSignal.timeout(USERS_TIMEOUT_MS) });
   return found.map((v) => v.Name);
+}
+
+function formatHostPort({ host, port }: { host: string; port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** dockerd's wording: every start failure reads `failed to start daemon...`. */

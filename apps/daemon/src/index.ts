@@ -3,7 +3,7 @@ export type { Daemon, DaemonOptions, DaemonStep } from './daemon.js';
 export { parseCommandLine, ConfigError, DEFAULT_CONFIG_FILE, USAGE } from './config.js';
 export type { DaemonConfig, Command, ConfigEnvironment } from './config.js';
 export { createLogger, silentLogger } from './logger.js';
-export type { Logger, LogLevel, LogFormat, LoggerOptions, LogFields } from './logger.js';
+export type { Logger, LogLevel, LogFormat, LoggerOptions } from './logger.js';
 export { EventsService, Subscription } from './events/events-service.js';
 export type { EventsServiceOptions, SubscribeOptions } from './events/events-service.js';
 export type { EventMessage, EventActor } from './events/event-message.js';

@@ -1,14 +1,10 @@
+import { noopLogger, type LogFields, type Logger as PackageLogger } from '@berth/logger';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
 
-export type LogFields = Record<string, unknown>;
-
-/** The four-method logger every package accepts, plus `child` for per-component fields. */
-export interface Logger {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+/** `@berth/logger`'s logger, which every package accepts, plus `child` for per-component fields. */
+export interface Logger extends PackageLogger {
   child(fields: LogFields): Logger;
 }
 
@@ -49,13 +45,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /** A logger that drops everything; the default wherever none is given. */
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silentLogger,
-};
+export const silentLogger: Logger = { ...noopLogger, child: () => silentLogger };
 
 function jsonLine(level: LogLevel, msg: string, time: string, fields: LogFields): string {
   const record: LogFields = { level, msg, time };

@@ -38,6 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   for (const socket of daemon.sockets) process.stdout.write(`berthd listening on unix://${socket}\n`);
   process.stdout.write(`export DOCKER_HOST=unix://${daemon.sockets[0]}\n`);
+  if (daemon.metricsUrl !== undefined) process.stdout.write(`berthd metrics on ${daemon.metricsUrl}\n`);
   logger.info('Daemon has completed initialization', { version: BERTH_VERSION, dataRoot: config.dataRoot });
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -3,9 +3,8 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe } from 'vitest';
 import { containerdConfig, containerdPaths } from '@berth/plugin-executor-containerd';
-import { httpRequest, runDocker, type ExecResult } from './harness.js';
+import { describeRequiring, httpRequest, runDocker, type ExecResult } from './harness.js';
 import { until } from './plugin-helpers.js';
 import { registryRequirements } from './registry-helpers.js';
 
@@ -28,17 +27,7 @@ function findDockerd(): { path?: string; reason?: string } {
 export const dockerd = findDockerd();
 
 export const describeWithDockerd = (name: string, body: () => void): void => {
-  if (dockerd.path === undefined && process.env.CI === undefined) {
-    console.warn(`Skipping "${name}": ${dockerd.reason ?? ''} (under CI these tests fail instead).`);
-    describe.skip(name, body);
-    return;
-  }
-  describe(name, () => {
-    beforeAll(() => {
-      if (dockerd.path === undefined) throw new Error(`CI must run "${name}", but ${dockerd.reason ?? ''}`);
-    });
-    body();
-  });
+  describeRequiring(name, dockerd.path === undefined ? (dockerd.reason ?? '') : undefined, body);
 };
 
 export interface DockerdOptions {

@@ -247,7 +247,7 @@ async function verify(daemon: Berthd, model: Map<string, ModelVolume>, tag: stri
       continue;
     }
     if (v.present === 'no') problems.push(`${tag} ${name} was removed but is listed [last: ${v.last}]`);
-    if (v.present === 'yes' && v.labels !== undefined && JSON.stringify(got.Labels) !== JSON.stringify(v.labels)) {
+    if (v.present === 'yes' && v.labels !== undefined && canonical(got.Labels) !== canonical(v.labels)) {
       problems.push(`${tag} ${name} has labels ${JSON.stringify(got.Labels)}, expected ${JSON.stringify(v.labels)} [last: ${v.last}]`);
     }
     v.present = 'yes';
@@ -281,6 +281,12 @@ async function verify(daemon: Berthd, model: Map<string, ModelVolume>, tag: stri
   return `${present.length} volumes, ${present.filter(([, v]) => v.refs.size > 0).length} held, ${present.filter(([, v]) => v.tmpfs).length} tmpfs`;
 }
 
+/** Labels as text that does not depend on key order (the API answers Go's sorted order, the store keeps the client's). */
+function canonical(labels: unknown): string {
+  if (labels === null || typeof labels !== 'object') return JSON.stringify(labels);
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 /** After a clean stop: the records are the volumes the API listed, with their labels and references. */
 async function checkMetadata(daemon: Berthd, model: Map<string, ModelVolume>, tag: string, problems: string[]): Promise<void> {
   const store = await SqliteMetadataStore.open(metadataPath(daemon.dataRoot));
@@ -291,7 +297,7 @@ async function checkMetadata(daemon: Berthd, model: Map<string, ModelVolume>, ta
     await store.close();
   }
   const shown = (r: { name: string; labels: unknown; refs: readonly string[]; pending?: boolean }): string =>
-    JSON.stringify([r.name, r.labels, [...r.refs].sort(), r.pending ?? false]);
+    JSON.stringify([r.name, canonical(r.labels), [...r.refs].sort(), r.pending ?? false]);
   const inStore = records.map(shown).sort();
   const expected = [...model]
     .filter(([, v]) => v.present === 'yes')

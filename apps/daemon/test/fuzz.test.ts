@@ -16,6 +16,8 @@ import { call, diskMatchesApi, snapshotTree } from './state-check.js';
  * - `POST /volumes/create` with a `ClusterVolumeSpec` (API >= 1.42): 503, the node is not a swarm manager;
  * - `POST /volumes/{name}/mount` of a volume whose `type`/`device` mount(8) refuses: 500
  *   `mount <name>: failed to mount local volume: ...` (a driver error; moby's status too).
+ * - what would create, change or run a container, image or network: berth's 501
+ *   `berthd manages volumes and plugins only: ...` (berth's scope, not a failure).
  * Errors for API versions below 1.24 are plain text, as moby writes them.
  *
  * A tenth of the requests hang up after 0–6 ms, as clients that go away mid-request: the daemon
@@ -128,6 +130,7 @@ const route = fc.oneof(
   nameInPath.map((n) => `/volumes/${n}/mount`),
   nameInPath.map((n) => `/volumes/${n}/unmount`),
   fc.constantFrom('/_ping', '/info', '/version', '/volumes/', '/volume', '/containers/json', '/', '/volumes//x', '/plugins'),
+  fc.constantFrom('/system/df', '/images/json', '/networks', '/containers/x/json', '/images/x/json', '/networks/x', '/containers/x', '/images/prune', '/containers/prune'),
 );
 
 /** Driver options that can never mount anything for real (see the header). */
@@ -154,15 +157,19 @@ const driverOpts = fc.oneof(
 
 const labels = fc.oneof(fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ unit: 'grapheme', maxLength: 8 }), { maxKeys: 3 }), fc.constant(null));
 
+/** A driver nobody has, whose name could be a plugin's. */
+const UNKNOWN_DRIVER = 'nope-berth-fuzz';
+
 const createBody = fc
   .record({
     Name: fc.option(fc.oneof(volumeName, fc.constant('')), { nil: undefined, freq: 8 }),
-    // A name that could be a plugin file waits out the plugin store's discovery window (3 s), so it is rare.
+    // A name that could be a plugin file waits for the plugin until the end of berthd's start-up
+    // window (15 s from its start, as dockerd's retries), so it is rare.
     Driver: fc.option(
       fc.oneof(
         { weight: 40, arbitrary: fc.constantFrom('', 'local') },
         { weight: 10, arbitrary: fc.constantFrom('../../x', 'a/b:latest', '/abs', 'a\u0000b') },
-        { weight: 1, arbitrary: fc.constant('nope-berth-fuzz') },
+        { weight: 1, arbitrary: fc.constant(UNKNOWN_DRIVER) },
       ),
       { nil: undefined, freq: 2 },
     ),
@@ -254,6 +261,7 @@ function allowedServerError(req: FuzzRequest, res: BoundedResponse): string | un
   const message = (res.json as { message?: unknown } | undefined)?.message;
   const route = req.path.replace(/^\/v[0-9.]+(?=\/)/, '').replace(/\?.*$/, '');
   if (res.status === 503 && req.method === 'PUT' && message === 'volume update only valid for cluster volumes, but swarm is unavailable') return 'PUT 503 no swarm';
+  if (res.status === 501 && typeof message === 'string' && message.startsWith('berthd manages volumes and plugins only: ')) return "501 outside berth's scope";
   if (res.status === 503 && route === '/volumes/create' && typeof message === 'string' && message.startsWith('This node is not a swarm manager.')) return 'ClusterVolumeSpec 503';
   if (res.status === 500 && req.method === 'POST' && route.endsWith('/mount') && typeof message === 'string' && /^mount .+: failed to mount local volume: /s.test(message)) {
     return 'mount of an unmountable volume 500';
@@ -297,7 +305,8 @@ describe('random requests (fast-check)', () => {
           path: req.path,
           ...(req.body === undefined ? {} : { body: req.body }),
           headers: req.contentType === undefined ? {} : { 'Content-Type': req.contentType },
-          timeoutMs: 5_000,
+          // An unknown plugin is waited for during the daemon's first 15 s (see `createBody`).
+          timeoutMs: typeof req.body === 'string' && req.body.includes(UNKNOWN_DRIVER) ? 20_000 : 5_000,
           ...(req.hangUpAfterMs === undefined ? {} : { hangUpAfterMs: req.hangUpAfterMs }),
         });
       } catch (err) {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe } from 'vitest';
+import { beforeAll, describe } from 'vitest';
 import { httpRequest, type HttpRequest, type HttpResponse } from './http-client.js';
 
 export { httpRequest, type HttpRequest, type HttpResponse } from './http-client.js';
@@ -12,7 +12,7 @@ export { httpRequest, type HttpRequest, type HttpResponse } from './http-client.
 export const BERTHD = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 if (!existsSync(BERTHD)) {
-  throw new Error(`${BERTHD} is missing: build first (cd /work/main && npx turbo run build)`);
+  throw new Error(`${BERTHD} is missing: build first (pnpm build)`);
 }
 
 export interface ExecResult {
@@ -154,22 +154,59 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeout: numb
   });
 }
 
+/** Whether `command` is on PATH. */
+export function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, command)));
+}
+
 /** Whether the `docker` CLI is on PATH. */
 export function dockerCliAvailable(): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, 'docker')));
+  return onPath('docker');
 }
 
 /**
- * `describe` for tests that drive the real docker CLI. Without the CLI they are skipped with a
- * printed reason, except under CI, where they run and fail loudly.
+ * `describe` for tests that need a real part `missing` names (undefined when it is there). Without
+ * it they are skipped with the reason printed, except under CI, where they run and fail loudly.
  */
-export function describeWithDocker(name: string, body: () => void): void {
-  if (dockerCliAvailable() || process.env.CI !== undefined) {
+export function describeWith(name: string, missing: string | undefined, body: () => void): void {
+  if (missing === undefined) {
     describe(name, body);
     return;
   }
-  console.warn(`Skipping "${name}": the docker CLI is not on PATH (under CI these tests fail instead).`);
-  describe.skip(name, body);
+  if (process.env.CI === undefined) {
+    console.warn(`Skipping "${name}": ${missing} (under CI these tests fail instead).`);
+    describe.skip(name, body);
+    return;
+  }
+  describe(name, () => {
+    beforeAll(() => {
+      throw new Error(`CI must run "${name}", but ${missing}`);
+    });
+    body();
+  });
+}
+
+/** `describe` for tests that drive the real docker CLI (see `describeWith`). */
+export function describeWithDocker(name: string, body: () => void): void {
+  describeWith(name, dockerCliAvailable() ? undefined : 'the docker CLI is not on PATH', body);
+}
+
+/**
+ * `describe` for tests that need real parts: when `missing` says why they cannot run here, they
+ * are skipped with the reason printed, except under CI, where they fail at once with it.
+ */
+export function describeRequiring(name: string, missing: string | undefined, body: () => void): void {
+  if (missing !== undefined && process.env.CI === undefined) {
+    console.warn(`Skipping "${name}": ${missing} (under CI these tests fail instead).`);
+    describe.skip(name, body);
+    return;
+  }
+  describe(name, () => {
+    beforeAll(() => {
+      if (missing !== undefined) throw new Error(`CI must run "${name}", but ${missing}`);
+    });
+    body();
+  });
 }
 
 /** Now (plus an offset) in unix seconds with milliseconds, as `--since`/`--until` take it. */

@@ -2,14 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { beforeAll, describe } from 'vitest';
-import { mediaTypes, RegistryClient, sha256Digest } from '@berth/plugin-registry';
-import { parseNormalizedNamed } from '@berth/plugin-store';
-import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from '../../../packages/plugin-registry/test/registry.js';
-import { dockerCliAvailable } from './harness.js';
+import { mediaTypes, sha256Digest } from '@berth/plugin-registry';
+import { htpasswdUnavailable, pushContainerImage, registryUnavailable, startRegistry, type RunningRegistry } from '@berth/plugin-registry/testing';
+import { describeRequiring, dockerCliAvailable } from './harness.js';
 import { pluginRequirements } from './plugin-helpers.js';
 
-export { startRegistry, type RunningRegistry };
+export { pushContainerImage, startRegistry, type RunningRegistry };
 
 /** Why the registry tests cannot run here (on top of the managed plugin requirements), or undefined. */
 export function registryRequirements(options: { plugins?: boolean } = {}): string | undefined {
@@ -23,18 +21,7 @@ export function registryRequirements(options: { plugins?: boolean } = {}): strin
  * reason printed when something is missing, except under CI, where they fail.
  */
 export function describeWithRegistry(name: string, body: () => void, options: { plugins?: boolean } = {}): void {
-  const missing = registryRequirements(options);
-  if (missing !== undefined && process.env.CI === undefined) {
-    console.warn(`Skipping "${name}": ${missing} (under CI these tests fail instead).`);
-    describe.skip(name, body);
-    return;
-  }
-  describe(name, () => {
-    beforeAll(() => {
-      if (missing !== undefined) throw new Error(`CI must run "${name}", but ${missing}`);
-    });
-    body();
-  });
+  describeRequiring(name, registryRequirements(options), body);
 }
 
 /** A plugin directory without a process (installed disabled): a config and a small rootfs. */
@@ -53,25 +40,6 @@ export function randomPayload(bytes: number): Buffer {
   return randomBytes(bytes);
 }
 
-/**
- * Pushes an ordinary container image (config media type
- * `application/vnd.docker.container.image.v1+json`) with plugin-registry's client: what
- * `TestPluginInstallImage` pushes with `docker push`.
- */
-export async function pushContainerImage(host: string, repo: string, tag = 'latest'): Promise<void> {
-  const client = new RegistryClient({ ref: parseNormalizedNamed(`${host}/${repo}`), push: true });
-  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const layerBytes = Buffer.from('not really a layer');
-  const blobs = [configBytes, layerBytes].map((bytes) => ({ bytes, digest: sha256Digest(bytes), size: bytes.length }));
-  for (const blob of blobs) await client.uploadBlob(blob, () => [blob.bytes]);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST,
-    config: { mediaType: mediaTypes.MEDIA_TYPE_DOCKER_IMAGE_CONFIG, digest: blobs[0]?.digest, size: blobs[0]?.size },
-    layers: [{ mediaType: mediaTypes.MEDIA_TYPE_DOCKER_LAYER_GZIP, digest: blobs[1]?.digest, size: blobs[1]?.size }],
-  };
-  await client.putManifest(tag, mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST, Buffer.from(JSON.stringify(manifest)));
-}
 
 export interface RegistryManifest {
   mediaType: string;

@@ -27,6 +27,32 @@ describe('GroupSync', () => {
     await fourth;
   });
 
+  it('tells its observer of each run: how long it took and how many callers it served', async () => {
+    const runs: Array<{ callers: number; failed: boolean; durationMs: number }> = [];
+    let release: (() => void) | undefined;
+    let fail = false;
+    const group = new GroupSync(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          release = () => (fail ? reject(new Error('EIO')) : resolve());
+        }),
+      { onRun: (run) => runs.push(run) },
+    );
+    const first = group.sync();
+    const shared = [group.sync(), group.sync(), group.sync()];
+    release?.();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    fail = true;
+    release?.();
+    await Promise.allSettled(shared);
+    expect(runs.map(({ callers, failed }) => ({ callers, failed }))).toEqual([
+      { callers: 1, failed: false },
+      { callers: 3, failed: true },
+    ]);
+    expect(runs.every((r) => r.durationMs >= 0)).toBe(true);
+  });
+
   it('hands a failed sync to the callers that shared it, and carries on', async () => {
     let fail = true;
     const group = new GroupSync(async () => {

@@ -4,8 +4,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '@berth/errdefs';
+import { noopLogger, type Logger } from '@berth/logger';
 import { ContainerdClient } from './client.js';
-import { noopLogger, type Logger } from './logger.js';
 
 export interface StartContainerdOptions {
   /** Holds everything of this instance: `config.toml`, `root/`, `state/`, `containerd.sock`, `containerd.log`. */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '@berth/logger';
 import type { ContainerdClient } from './client.js';
-import type { Logger } from './logger.js';
 import { unpackTaskExit, type TaskExit } from './proto/messages.js';
 
 export interface ExitMonitorOptions {

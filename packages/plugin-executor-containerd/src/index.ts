@@ -1,4 +1,8 @@
 export { ContainerdExecutor, BUNDLE_LABEL, DEFAULT_RUNTIME } from './executor.js';
+export { LazyContainerdExecutor } from './lazy-executor.js';
+export type { LazyContainerdExecutorOptions } from './lazy-executor.js';
+export { ContainerdSupervisor, CONTAINERD_MISSING } from './supervisor.js';
+export type { ContainerdSupervisorOptions } from './supervisor.js';
 export type { ExitHandler, ContainerdConnection, ContainerdExecutorOptions, OperationOptions } from './executor.js';
 export { ContainerdClient, DEFAULT_PLUGIN_NAMESPACE, NAMESPACE_HEADER, grpcTarget } from './client.js';
 export type { ContainerdClientOptions, CallOptions } from './client.js';
@@ -29,5 +33,3 @@ export type {
   TaskStatus,
   VersionInfo,
 } from './proto/messages.js';
-export { noopLogger } from './logger.js';
-export type { Logger } from './logger.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { BerthError } from '@berth/errdefs';
-import type { Logger } from './logger.js';
+import type { Logger } from '@berth/logger';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf } from '@berth/errdefs';
 import { BUNDLE_LABEL, ContainerdClient, ContainerdExecutor, packRuncOptions, packSpec, unpackSpec } from '../src/index.js';
-import { eventually, ExitRecorder, missingRequirements, Output, Sandbox } from './sandbox.js';
+import { eventually, ExitRecorder, missingRequirements, Output, Sandbox } from '../src/testing.js';
 
 // Plugins are PID 1 of their pid namespace, which ignores signals it has no handler for.
 const PLUGIN = 'trap "echo bye; exit 0" TERM; echo hello; echo oops >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2 & wait $!; done';

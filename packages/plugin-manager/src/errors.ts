@@ -30,3 +30,8 @@ export function pluginInUse(name: string, users: readonly string[] = []): BerthE
   }
   return conflict(text);
 }
+
+/** The text of anything thrown, for a log field. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,5 +1,7 @@
 export { PluginManager } from './plugin-manager.js';
-export type { PluginManagerOptions, CallOptions, EnableOptions, ForceOptions, RootfsInstallOptions } from './plugin-manager.js';
+export type { PluginManagerOptions } from './plugin-manager.js';
+export type { CallOptions, EnableOptions, ForceOptions } from './call-options.js';
+export type { RootfsInstallOptions } from './install.js';
 export type {
   ManagedPlugin,
   PluginStoreLike,
@@ -12,19 +14,10 @@ export type {
   ContentStoreLike,
   PluginImageRecord,
 } from './contracts.js';
-export type { PluginObject, PluginConfig } from '@berth/plugin-store';
-export { initEmptySettings } from './plugin-object.js';
-export type { PluginPrivilege } from './plugin-object.js';
-export { parsePluginConfig } from './plugin-config.js';
+export type { Distribution, FetchedImage, BuiltImage } from './distribution.js';
 export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, PLUGIN_RUNTIME_DESTINATION } from './spec.js';
 export type { OciSpec, OciMount, SpecPaths } from './spec.js';
 export type { OciDevice, OciDeviceRule } from './devices.js';
 export { applySettings } from './settings.js';
-export { computePrivileges, validatePrivileges } from './privileges.js';
 export { DEFAULT_RESTART_POLICY } from './backoff.js';
 export type { RestartPolicy } from './backoff.js';
-export { DEFAULT_MAX_CONFIG_BYTES } from './tar-context.js';
-export { extractRootfsTar } from './safe-extract.js';
-export type { ExtractRootfsOptions } from './safe-extract.js';
-export { noopLogger } from './logger.js';
-export type { Logger } from './logger.js';

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { Logger } from './logger.js';
+import type { Logger } from '@berth/logger';
 
 const MAX_LINE = 16 * 1024;
 

@@ -2,10 +2,8 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../test/helpers.js';
-import { parsePluginConfig } from './plugin-config.js';
 import { atomicRemoveAll, loadPluginFile, newPluginId, savePluginFile } from './plugin-dir.js';
-import type { PluginObject } from '@berth/plugin-store';
-import { initEmptySettings } from './plugin-object.js';
+import { initEmptySettings, parsePluginConfig, type PluginObject } from '@berth/plugin-store';
 
 const gone = async (p: string): Promise<boolean> =>
   stat(p).then(

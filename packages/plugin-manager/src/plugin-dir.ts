@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { system } from '@berth/errdefs';
-import { decodeGo, PLUGIN_SHAPE } from './go-json.js';
-import type { PluginObject } from '@berth/plugin-store';
+import { toPlain, unmarshalValue, type JsonValue } from '@berth/gocompat';
+import { decodePluginObject, type PluginObject } from '@berth/plugin-store';
 
 // moby's on-disk layout under the manager root (`<data-root>/plugins`):
 //   <id>/config.json        {"plugin": <Engine API object>, "Rootfs": "<abs path>", ...}, 0600
@@ -44,23 +44,23 @@ export interface LoadedPlugin {
 /** Reads `<root>/<id>/config.json`; a missing file keeps its `ENOENT` code (moby skips it with a warning). */
 export async function loadPluginFile(root: string, id: string): Promise<LoadedPlugin> {
   const file = path.join(pluginDir(root, id), CONFIG_FILE);
-  const text = await readFile(file, 'utf8');
-  let top: unknown;
+  const bytes = await readFile(file);
+  let top: JsonValue;
   try {
-    top = JSON.parse(text);
+    top = unmarshalValue(bytes);
   } catch (err) {
     throw system(`error decoding ${file}: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof top !== 'object' || top === null || Array.isArray(top)) throw system(`error decoding ${file}: not a JSON object`);
+  if (top.kind !== 'object') throw system(`error decoding ${file}: not a JSON object`);
   const extras: PersistedExtras = {};
-  let raw: unknown;
-  for (const [key, value] of Object.entries(top)) {
+  let raw: JsonValue = { kind: 'null' };
+  for (const [key, value] of top.entries) {
     if (key.toLowerCase() === 'plugin') raw = value;
-    else if (key.toLowerCase() !== 'rootfs') extras[key] = value;
+    else if (key.toLowerCase() !== 'rootfs') extras[key] = toPlain(value);
   }
   let object: PluginObject;
   try {
-    object = decodeGo(raw ?? null, PLUGIN_SHAPE) as PluginObject;
+    object = decodePluginObject(raw);
   } catch (err) {
     throw system(`error decoding ${file}: ${(err as Error).message}`, { cause: err });
   }

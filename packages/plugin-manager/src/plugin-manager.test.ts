@@ -306,7 +306,11 @@ describe('PluginManager', () => {
 
   describe('exits', () => {
     it('restarts a plugin that exits while enabled, with back-off, keeping it enabled meanwhile', async () => {
-      const m = await h.open({ restartPolicy: { initialDelayMs: 100, maxDelayMs: 1_000, resetAfterMs: 60_000 } });
+      const restarts: Array<[string, boolean]> = [];
+      const m = await h.open({
+        restartPolicy: { initialDelayMs: 100, maxDelayMs: 1_000, resetAfterMs: 60_000 },
+        onRestart: (name, started) => restarts.push([name, started]),
+      });
       const p = await m.createFromContext('vol', minimalContext(VOLUME_CONFIG));
       await m.enable('vol');
       const restartedAt: number[] = [];
@@ -326,6 +330,13 @@ describe('PluginManager', () => {
       expect(restartedAt[1]).toBeGreaterThanOrEqual(190);
       expect(restartedAt[2]).toBeGreaterThanOrEqual(390);
       expect(h.logs.some(([level, msg]) => level === 'warn' && msg === 'plugin exited while enabled; restarting it')).toBe(true);
+      // Told once the restart has finished (after the socket answered and the state was saved).
+      await until(() => restarts.length === 3, 5_000, 'the third restart to be reported');
+      expect(restarts).toEqual([
+        ['vol:latest', true],
+        ['vol:latest', true],
+        ['vol:latest', true],
+      ]);
     });
 
     it('keeps trying a plugin that fails to come back, and stops when it is disabled', async () => {

@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, readdir, readFile, rename, writeFile } from 'node:fs/pr
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Harness, minimalContext, rejection, until, VOLUME_CONFIG } from '../test/helpers.js';
-import { computePrivileges, parsePluginConfig, type ContentStoreLike, type PluginManager, type RootfsInstallOptions } from './index.js';
-import type { Plugin } from '@berth/plugin-store';
+import { computePrivileges, parsePluginConfig, type Plugin } from '@berth/plugin-store';
+import type { ContentStoreLike, PluginManager, RootfsInstallOptions } from './index.js';
 
 const sha = (c: string): string => `sha256:${c.repeat(64)}`;
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePluginConfig } from './plugin-config.js';
-import type { PluginObject } from '@berth/plugin-store';
-import { initEmptySettings } from './plugin-object.js';
+import { initEmptySettings, parsePluginConfig, type PluginObject } from '@berth/plugin-store';
 import {
   ALLOWED_SETTABLE_FIELDS,
   applySettings,

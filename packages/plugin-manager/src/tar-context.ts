@@ -1,10 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { invalidParameter } from '@berth/errdefs';
-import { extractRootfsTar, type TarEntry } from './safe-extract.js';
-
-/** Largest `config.json` accepted from a context; real ones are a few KiB. */
-export const DEFAULT_MAX_CONFIG_BYTES = 1 << 20;
+import { DEFAULT_MAX_CONFIG_BYTES, extractRootfsTar, type TarEntry } from '@berth/plugin-store';
 
 export interface ExtractOptions {
   signal?: AbortSignal | undefined;

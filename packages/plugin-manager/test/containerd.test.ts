@@ -2,13 +2,14 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf } from '@berth/errdefs';
-// The real executor and store, by path: neither is a dependency of this package (see the README).
-import { ContainerdClient, ContainerdExecutor } from '../../plugin-executor-containerd/src/index.js';
-import { missingRequirements, Sandbox } from '../../plugin-executor-containerd/test/sandbox.js';
+// The real executor and store, which satisfy the manager's contracts structurally.
+import { ContainerdClient, ContainerdExecutor } from '@berth/plugin-executor-containerd';
+import { missingRequirements, Sandbox } from '@berth/plugin-executor-containerd/testing';
 import { Plugin, PluginClient, PluginStore } from '@berth/plugin-store';
-import { PluginManager, type Logger } from '../src/index.js';
+import type { Logger } from '@berth/logger';
+import { PluginManager } from '../src/index.js';
 import { mountsUnder, recursiveUnmount } from '../src/mounts.js';
-import { buildVolumePluginDir, packPluginDir, volumePluginRequirements } from './fixtures/volume-plugin.js';
+import { buildVolumePluginDir, packPluginDir, volumePluginRequirements } from '../src/testing.js';
 import { until } from './helpers.js';
 
 const missing = volumePluginRequirements() ?? missingRequirements();

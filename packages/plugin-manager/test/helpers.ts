@@ -5,7 +5,8 @@ import tar from 'tar-stream';
 // The real store, to check that it satisfies the manager's structural contracts. Imported by path:
 // it is not a dependency of this package (see the README).
 import { Plugin, PluginStore } from '@berth/plugin-store';
-import { PluginManager, type Logger, type PluginManagerOptions, type PluginEventAction } from '../src/index.js';
+import type { Logger } from '@berth/logger';
+import { PluginManager, type PluginEventAction, type PluginManagerOptions } from '../src/index.js';
 import { FakeExecutor } from './fake-executor.js';
 
 export interface TarEntry {

@@ -1,15 +1,5 @@
 import { invalidParameter } from '@berth/errdefs';
-
-/** Credentials for one registry, as the Engine API's `X-Registry-Auth` carries them. */
-export interface RegistryAuth {
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  readonly serverAddress?: string | undefined;
-  /** An OAuth refresh token (`docker login` against a token server that issued one). */
-  readonly identityToken?: string | undefined;
-  /** A bearer token sent to the registry as is. */
-  readonly registryToken?: string | undefined;
-}
+import type { RegistryAuth } from '@berth/plugin-store';
 
 /** The header the docker CLI sends credentials in. */
 export const REGISTRY_AUTH_HEADER = 'X-Registry-Auth';

@@ -1,16 +1,24 @@
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, invalidParameter, system, unavailable } from '@berth/errdefs';
-import { computePrivileges, DEFAULT_MAX_CONFIG_BYTES, parsePluginConfig } from '@berth/plugin-manager';
-import type { PluginConfig, PluginPrivilege } from '@berth/plugin-manager';
-import { familiarName, familiarString, type NamedReference } from '@berth/plugin-store';
-import type { RegistryAuth } from './auth-config.js';
+import {
+  computePrivileges,
+  DEFAULT_MAX_CONFIG_BYTES,
+  familiarName,
+  familiarString,
+  parsePluginConfig,
+  referenceString,
+  type NamedReference,
+  type PluginConfig,
+  type PluginPrivilege,
+  type RegistryAuth,
+} from '@berth/plugin-store';
 import type { ContentStore } from './content-store.js';
 import { sha256Digest } from './digest.js';
 import { applyLayer } from './layer-extract.js';
 import { isIndexType, isManifestType, parseImageManifest, selectPlatform, type Descriptor } from './manifest.js';
 import { configClass, LAYER_MEDIA_TYPES, MEDIA_TYPE_PLUGIN_CONFIG } from './media-types.js';
-import { parseRemote, referenceString } from './names.js';
+import { parseRemote } from './names.js';
 import { Progress, type ProgressHandler } from './progress.js';
 import { RegistryClient, type RegistryOptions } from './registry-client.js';
 

@@ -1,6 +1,6 @@
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { extractRootfsTar } from '@berth/plugin-manager';
+import { extractRootfsTar } from '@berth/plugin-store';
 
 export interface ApplyLayerOptions {
   readonly signal?: AbortSignal | undefined;
@@ -14,7 +14,7 @@ export interface ApplyLayerOptions {
  * `.wh..wh..opq` empties a directory of lower layers' files).
  *
  * The layer comes from a registry and the daemon runs as root, so it is distrusted: it is
- * extracted by `@berth/plugin-manager`'s `extractRootfsTar`, the same rules as a `docker plugin
+ * extracted by `@berth/plugin-store`'s `extractRootfsTar`, the same rules as a `docker plugin
  * create` context. The caller removes `rootfsDir` when this throws.
  */
 export async function applyLayer(

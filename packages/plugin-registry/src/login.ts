@@ -1,4 +1,4 @@
-import type { RegistryAuth } from './auth-config.js';
+import type { RegistryAuth } from '@berth/plugin-store';
 import { RegistryClient, type RegistryOptions } from './registry-client.js';
 
 export interface LoginOptions {

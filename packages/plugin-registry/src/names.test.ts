@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { goArch, selectPlatform } from './manifest.js';
-import { parseRemote, pullPluginName, referenceString } from './names.js';
+import { referenceString } from '@berth/plugin-store';
+import { parseRemote } from './names.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;
 
@@ -9,14 +10,6 @@ describe('names', () => {
     expect(referenceString(parseRemote('vieux/sshfs'))).toBe('docker.io/vieux/sshfs:latest');
     expect(referenceString(parseRemote('localhost:5000/foo/bar:tag'))).toBe('localhost:5000/foo/bar:tag');
     expect(referenceString(parseRemote(`x@${digest}`))).toBe(`docker.io/library/x@${digest}`);
-  });
-
-  it('names a pulled plugin like the plugin router\'s getName', () => {
-    expect(pullPluginName('vieux/sshfs')).toBe('vieux/sshfs:latest');
-    expect(pullPluginName(`localhost:5000/p:1@${digest}`)).toBe('localhost:5000/p:1');
-    expect(pullPluginName(`localhost:5000/p@${digest}`)).toBe('localhost:5000/p:latest');
-    expect(pullPluginName('localhost:5000/p:1', 'docker.io/library/mine')).toBe('mine:latest');
-    expect(() => pullPluginName('p', `mine@${digest}`)).toThrow('cannot use digest in plugin tag');
   });
 });
 

@@ -1,16 +1,5 @@
+import type { JsonMessage } from '@berth/plugin-store';
 import { shortDigest } from './digest.js';
-
-/**
- * One line of the Engine API's JSON progress stream (moby's `jsonmessage.JSONMessage`), what the
- * docker CLI renders: `{"status":"Downloading","progressDetail":{"current":1,"total":2},"id":"0123456789ab"}`.
- */
-export interface JsonMessage {
-  readonly status?: string;
-  readonly id?: string;
-  readonly progressDetail?: { readonly current?: number; readonly total?: number };
-  /** Push's result: `{"Tag","Digest","Size"}`. */
-  readonly aux?: unknown;
-}
 
 export type ProgressHandler = (message: JsonMessage) => void;
 

@@ -1,9 +1,7 @@
 import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { invalidParameter, notFound, system } from '@berth/errdefs';
-import type { PluginConfig } from '@berth/plugin-manager';
-import { familiarName, parseNormalizedNamed, tagNameOnly, type NamedReference } from '@berth/plugin-store';
-import type { RegistryAuth } from './auth-config.js';
+import { familiarName, parseNormalizedNamed, tagNameOnly, type NamedReference, type PluginConfig, type RegistryAuth } from '@berth/plugin-store';
 import type { BlobInfo, ContentStore } from './content-store.js';
 import { parseImageManifest, type Descriptor } from './manifest.js';
 import {

@@ -1,9 +1,8 @@
-import { Agent, getGlobalDispatcher, request, type Dispatcher } from 'undici';
 import { BerthError, system, unavailable } from '@berth/errdefs';
-import type { NamedReference } from '@berth/plugin-store';
-import type { RegistryAuth } from './auth-config.js';
+import type { NamedReference, RegistryAuth } from '@berth/plugin-store';
 import { parseChallenges, type AuthChallenge } from './challenge.js';
 import { assertSha256Digest, sha256Digest } from './digest.js';
+import { discard, send, type HttpResponse } from './http-transport.js';
 import { DEFAULT_INSECURE_REGISTRIES, isInsecureRegistry } from './insecure.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { registryError } from './registry-errors.js';
@@ -24,8 +23,6 @@ export interface RegistryOptions {
   readonly headersTimeoutMs?: number | undefined;
   /** Longest silence while a body streams; default 60 s. */
   readonly bodyTimeoutMs?: number | undefined;
-  /** An undici dispatcher for verified connections (tests, proxies); default: undici's global one. */
-  readonly dispatcher?: Dispatcher | undefined;
 }
 
 export interface RegistryClientOptions extends RegistryOptions {
@@ -79,10 +76,8 @@ export function registryHost(domain: string): string {
   return domain === 'docker.io' ? 'registry-1.docker.io' : domain;
 }
 
-let insecureAgent: Agent | undefined;
-
 /**
- * A client of the distribution (registry v2) API for one repository, on undici: manifests and
+ * A client of the distribution (registry v2) API for one repository, on `node:http`: manifests and
  * blobs by digest (streamed), blob existence, monolithic blob upload, manifest put.
  *
  * Authentication follows the registry's challenge on `GET /v2/`: `Basic` sends the credentials,
@@ -121,7 +116,7 @@ export class RegistryClient {
     await this.#prepare(options.signal);
     const url = `${this.#base ?? ''}/v2/`;
     const res = await this.#send('GET', url, { signal: options.signal });
-    await res.body.dump();
+    discard(res);
     if (res.statusCode === 200) return;
     throw new BerthError('unauthorized', `login attempt to ${url} failed with status: ${res.statusCode} ${statusText(res.statusCode)}`.trimEnd());
   }
@@ -161,7 +156,7 @@ export class RegistryClient {
   async headBlob(digest: string, options: RequestOptions = {}): Promise<number | undefined> {
     const blobPath = this.#repoPath(`blobs/${assertSha256Digest(digest)}`);
     const res = await this.#call('HEAD', blobPath, { signal: options.signal });
-    await res.body.dump();
+    discard(res);
     if (res.statusCode === 404) return undefined;
     if (res.statusCode !== 200) {
       // A HEAD answer has no body: ask again with GET for the registry's own error text.
@@ -190,7 +185,7 @@ export class RegistryClient {
       signal: options.signal,
     });
     if (start.statusCode !== 202) throw await this.#fail('POST', start);
-    await start.body.dump();
+    discard(start);
     const location = header(start.headers, 'location');
     if (location === undefined) throw system(`registry ${this.host} did not return an upload location`);
     const target = new URL(location, this.#url(this.#repoPath('blobs/uploads/')));
@@ -201,7 +196,7 @@ export class RegistryClient {
       signal: options.signal,
     });
     if (put.statusCode !== 201) throw await this.#fail('PUT', put);
-    await put.body.dump();
+    discard(put);
   }
 
   /** `PUT /v2/<path>/manifests/<tag>`; returns the digest the registry stored it under. */
@@ -212,7 +207,7 @@ export class RegistryClient {
       signal: options.signal,
     });
     if (res.statusCode !== 201) throw await this.#fail('PUT', res);
-    await res.body.dump();
+    discard(res);
     const digest = sha256Digest(bytes);
     const stored = header(res.headers, 'docker-content-digest');
     if (stored !== undefined && stored !== digest) {
@@ -234,12 +229,12 @@ export class RegistryClient {
     method: string,
     pathOrUrl: string,
     init: { headers?: Record<string, string>; body?: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>; signal?: AbortSignal | undefined },
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<HttpResponse> {
     await this.#prepare(init.signal);
     for (let attempt = 0; ; attempt++) {
       const res = await this.#follow(method, this.#url(pathOrUrl), init);
       if (res.statusCode === 401 && attempt === 0 && (await this.#reauthorize(res, init.signal))) {
-        await res.body.dump();
+        discard(res);
         continue;
       }
       return res;
@@ -250,14 +245,14 @@ export class RegistryClient {
     method: string,
     start: string,
     init: { headers?: Record<string, string>; body?: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>; signal?: AbortSignal | undefined },
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<HttpResponse> {
     let url = start;
     for (let hop = 0; ; hop++) {
       const res = await this.#send(method, url, init);
       const location = header(res.headers, 'location');
       const redirect = [301, 302, 303, 307, 308].includes(res.statusCode) && (method === 'GET' || method === 'HEAD');
       if (!redirect || location === undefined || hop >= MAX_REDIRECTS) return res;
-      await res.body.dump();
+      discard(res);
       url = new URL(location, url).toString();
     }
   }
@@ -267,7 +262,7 @@ export class RegistryClient {
     url: string,
     init: { headers?: Record<string, string>; body?: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>; signal?: AbortSignal | undefined },
     authorization: string | undefined = this.#authorization,
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<HttpResponse> {
     const headers: Record<string, string> = {
       'user-agent': this.#options.userAgent ?? 'berth',
       ...this.#options.headers,
@@ -277,26 +272,24 @@ export class RegistryClient {
       headers['authorization'] = authorization;
     }
     try {
-      return await request(url, {
-        method: method as Dispatcher.HttpMethod,
+      return await send(url, {
+        method,
         headers,
-        body: init.body === undefined ? null : (toBody(init.body()) as never),
-        signal: init.signal ?? null,
-        dispatcher: this.#dispatcherFor(url),
-        headersTimeout: this.#options.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS,
-        bodyTimeout: this.#options.bodyTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+        body: init.body?.(),
+        signal: init.signal,
+        insecureTls: this.#insecureTls,
+        ...this.#timeouts(),
       });
     } catch (err) {
       throw connectionError(method, url, err, init.signal);
     }
   }
 
-  #dispatcherFor(url: string): Dispatcher {
-    if (this.#insecureTls && url.startsWith('https:')) {
-      insecureAgent ??= new Agent({ connect: { rejectUnauthorized: false } });
-      return insecureAgent;
-    }
-    return this.#options.dispatcher ?? getGlobalDispatcher();
+  #timeouts(): { headersTimeoutMs: number; bodyTimeoutMs: number } {
+    return {
+      headersTimeoutMs: this.#options.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      bodyTimeoutMs: this.#options.bodyTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+    };
   }
 
   #insecureTls = false;
@@ -318,7 +311,7 @@ export class RegistryClient {
     const bases = insecure ? [`https://${this.host}`, `http://${this.host}`] : [`https://${this.host}`];
     let last: unknown;
     for (const base of bases) {
-      let res: Dispatcher.ResponseData;
+      let res: HttpResponse;
       try {
         res = await this.#send('GET', `${base}/v2/`, { signal }, undefined);
       } catch (err) {
@@ -326,7 +319,7 @@ export class RegistryClient {
         last = err;
         continue;
       }
-      await res.body.dump();
+      discard(res);
       this.#base = base;
       if (res.statusCode === 401) await this.#authorize(parseChallenges(res.headers['www-authenticate']), [], signal);
       return;
@@ -354,7 +347,7 @@ export class RegistryClient {
   }
 
   /** After a 401: true when new credentials are worth one retry (a token for a scope not yet asked). */
-  async #reauthorize(res: Dispatcher.ResponseData, signal: AbortSignal | undefined): Promise<boolean> {
+  async #reauthorize(res: HttpResponse, signal: AbortSignal | undefined): Promise<boolean> {
     const challenges = parseChallenges(res.headers['www-authenticate']);
     if (this.#auth.registryToken !== undefined) return false;
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params['realm'] !== undefined);
@@ -383,21 +376,18 @@ export class RegistryClient {
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw system(`unsupported auth realm scheme "${url.protocol}"`);
     const { username = '', password = '', identityToken = '' } = this.#auth;
-    let res: Dispatcher.ResponseData;
-    const init = { signal, dispatcher: this.#dispatcherFor(url.toString()) };
-    const timeouts = { headersTimeout: this.#options.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS, bodyTimeout: this.#options.bodyTimeoutMs ?? DEFAULT_TIMEOUT_MS };
+    let res: HttpResponse;
+    const common = { signal, insecureTls: this.#insecureTls, ...this.#timeouts() };
     try {
       if (identityToken !== '') {
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: identityToken, client_id: 'berth' });
         if (service !== undefined) form.set('service', service);
         form.set('scope', this.#scopes.join(' '));
-        res = await request(url, {
+        res = await send(url, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.#options.userAgent ?? 'berth' },
           body: form.toString(),
-          signal: init.signal ?? null,
-          dispatcher: init.dispatcher,
-          ...timeouts,
+          ...common,
         });
       } else {
         if (service !== undefined) url.searchParams.set('service', service);
@@ -407,7 +397,7 @@ export class RegistryClient {
           url.searchParams.set('account', username);
           headers['authorization'] = basicAuth(username, password);
         }
-        res = await request(url, { method: 'GET', headers, signal: init.signal ?? null, dispatcher: init.dispatcher, ...timeouts });
+        res = await send(url, { method: 'GET', headers, ...common });
       }
     } catch (err) {
       throw connectionError(identityToken === '' ? 'GET' : 'POST', url.toString(), err, signal);
@@ -427,7 +417,7 @@ export class RegistryClient {
     return token;
   }
 
-  async #fail(method: string, res: Dispatcher.ResponseData): Promise<BerthError> {
+  async #fail(method: string, res: HttpResponse): Promise<BerthError> {
     let text = '';
     try {
       text = (await readLimited(res.body, MAX_ERROR_BODY, 'error body')).toString('utf8');
@@ -442,7 +432,7 @@ function basicAuth(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
-function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+function header(headers: HttpResponse['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -460,7 +450,7 @@ function manifestMediaType(contentType: string | undefined, bytes: Buffer): stri
   return fromHeader;
 }
 
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
+async function readLimited(body: HttpResponse['body'], limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -481,11 +471,6 @@ async function* counted(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
     sent += chunk.length;
     onProgress?.(sent);
   }
-}
-
-function toBody(body: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Uint8Array | AsyncIterable<Uint8Array> {
-  if (Array.isArray(body) && body.length === 1) return body[0] as Uint8Array;
-  return body as AsyncIterable<Uint8Array>;
 }
 
 /** A failure below HTTP (refused, reset, timed out): `unavailable`, or the abort reason. */

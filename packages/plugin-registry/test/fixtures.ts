@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmod, link, lstat, mkdir, readdir, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parsePluginConfig, type PluginConfig } from '@berth/plugin-manager';
+import { parsePluginConfig, type PluginConfig } from '@berth/plugin-store';
 
 /** A small volume plugin's config asking for privileges of every kind that shows. */
 export const SAMPLE_CONFIG_JSON = {

@@ -2,10 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf } from '@berth/errdefs';
-import { parseNormalizedNamed } from '@berth/plugin-store';
+import { parseNormalizedNamed, type JsonMessage } from '@berth/plugin-store';
 import {
   ContentStore,
   decodeRegistryAuth,
@@ -16,11 +15,9 @@ import {
   mediaTypes,
   pushPlugin,
   RegistryClient,
-  sha256Digest,
-  type JsonMessage,
 } from '../src/index.js';
 import { makeRootfs, sampleConfig, snapshot } from './fixtures.js';
-import { htpasswdUnavailable, registryUnavailable, startRegistry, type RunningRegistry } from './registry.js';
+import { htpasswdUnavailable, pushContainerImage, registryUnavailable, startRegistry, type RunningRegistry } from '../src/testing.js';
 import { opensslUnavailable, startTokenServer, type TokenServer } from './token-server.js';
 
 const missing = registryUnavailable() ?? htpasswdUnavailable();
@@ -149,18 +146,7 @@ describe.skipIf(skip)('plugins to and from a real registry (docker-registry 2.8)
 
   it('refuses a normal image with moby\'s text', async () => {
     const remote = `${registry.host}/berth/not-a-plugin:latest`;
-    const client = new RegistryClient({ ref: parseNormalizedNamed(remote), push: true });
-    const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-    const layerBytes = Buffer.from('not really a layer');
-    const blobs = [configBytes, layerBytes].map((bytes) => ({ bytes, digest: sha256Digest(bytes), size: bytes.length }));
-    for (const blob of blobs) await client.uploadBlob(blob, () => [blob.bytes]);
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST,
-      config: { mediaType: mediaTypes.MEDIA_TYPE_DOCKER_IMAGE_CONFIG, digest: blobs[0]?.digest, size: blobs[0]?.size },
-      layers: [{ mediaType: mediaTypes.MEDIA_TYPE_DOCKER_LAYER_GZIP, digest: blobs[1]?.digest, size: blobs[1]?.size }],
-    };
-    await client.putManifest('latest', mediaTypes.MEDIA_TYPE_DOCKER_MANIFEST, Buffer.from(JSON.stringify(manifest)));
+    await pushContainerImage(registry.host, 'berth/not-a-plugin');
 
     const store = new ContentStore({ root: path.join(work, 'image-storage') });
     const tmpDir = path.join(work, 'image-tmp');
@@ -326,10 +312,10 @@ describe.skipIf(skip || (noOpenssl !== undefined && !process.env['CI']))('a regi
 
     // What a client without the class gets: a token the registry refuses.
     const basic = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
-    const tokenRes = await request(`${tokens.auth.realm}?service=${tokens.auth.service}&scope=repository:tokens/sample:pull`, { headers: { authorization: basic } });
-    const { token } = (await tokenRes.body.json()) as { token: string };
-    const denied = await request(`http://${registry.host}/v2/tokens/sample/manifests/latest`, { headers: { authorization: `Bearer ${token}` } });
-    expect(denied.statusCode).toBe(401);
-    expect(await denied.body.text()).toContain('UNAUTHORIZED');
+    const tokenRes = await fetch(`${tokens.auth.realm}?service=${tokens.auth.service}&scope=repository:tokens/sample:pull`, { headers: { authorization: basic } });
+    const { token } = (await tokenRes.json()) as { token: string };
+    const denied = await fetch(`http://${registry.host}/v2/tokens/sample/manifests/latest`, { headers: { authorization: `Bearer ${token}` } });
+    expect(denied.status).toBe(401);
+    expect(await denied.text()).toContain('UNAUTHORIZED');
   });
 });

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { RegistryTokenAuth, RegistryUser } from './registry.js';
+import type { RegistryTokenAuth, RegistryUser } from '../src/testing.js';
 
 // A token server for distribution's token auth: ES256 JWTs whose `x5c` header carries a
 // self-signed certificate the registry trusts. It grants only what was asked for in the plugin

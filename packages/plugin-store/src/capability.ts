@@ -1,4 +1,5 @@
 import { system } from '@berth/errdefs';
+import type { PluginConfig } from './plugin-types.js';
 
 /**
  * One entry of a managed plugin's `Config.Interface.Types`, e.g. `docker.volumedriver/1.0`
@@ -34,4 +35,12 @@ export function formatCapability(id: CapabilityID): string {
 /** The interface type a capability is registered under for managed plugins: `docker.<cap>/1.0`. */
 export function pluginType(capability: string): string {
   return `docker.${capability.toLowerCase()}/1.0`;
+}
+
+/**
+ * The capability of each `Config.Interface.Types` entry (moby's `CapabilityID`):
+ * `docker.volumedriver/1.0` ⇒ `{ prefix: 'docker', capability: 'volumedriver', version: '1.0' }`.
+ */
+export function interfaceTypes(config: PluginConfig): CapabilityID[] {
+  return (config.Interface.Types ?? []).map(parseCapability);
 }

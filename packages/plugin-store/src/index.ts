@@ -18,10 +18,17 @@ export type {
   PluginUser,
   PluginRootfs,
 } from './plugin-types.js';
-export { parseCapability, formatCapability, pluginType } from './capability.js';
+export { parseCapability, formatCapability, pluginType, interfaceTypes } from './capability.js';
+export { parsePluginConfig, decodePluginObject, initEmptySettings, DEFAULT_MAX_CONFIG_BYTES } from './plugin-config.js';
+export { computePrivileges, validatePrivileges } from './privileges.js';
+export type { PluginPrivilege } from './privileges.js';
+export { pluginNameForCreate, pluginNameForPull } from './plugin-names.js';
+export { extractRootfsTar } from './rootfs-extract.js';
+export type { ExtractRootfsOptions, ExtractRootfsResult, TarEntry } from './rootfs-extract.js';
 export type { CapabilityID } from './capability.js';
-export { parseNormalizedNamed, familiarName, familiarString, tagNameOnly } from './reference.js';
+export { parseNormalizedNamed, familiarName, familiarString, tagNameOnly, referenceString } from './reference.js';
 export type { NamedReference } from './reference.js';
+export type { RegistryAuth, JsonMessage, RemoteCallOptions } from './registry-types.js';
 export {
   pluginNotFound,
   pluginAmbiguous,
@@ -57,7 +64,7 @@ export {
   pluginStatusCode,
   isPluginNotFound,
 } from './plugin-client.js';
-export type { PluginClientOptions, PluginCallOptions, PluginStatus, TlsConfig } from './plugin-client.js';
+export type { PluginClientOptions, PluginCallOptions, PluginCallObserver, PluginCallOutcome, PluginStatus, TlsConfig } from './plugin-client.js';
 export { parsePluginAddress } from './plugin-address.js';
 export type { PluginTarget } from './plugin-address.js';
 export { backoffMs, shouldAbortRetry, DEFAULT_RETRY_POLICY } from './backoff.js';
@@ -65,6 +72,3 @@ export type { RetryPolicy } from './backoff.js';
 export type { ReachabilityGate, DialTicket } from './reachability.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
-export { goField } from './go-json.js';
-export { noopLogger } from './logger.js';
-export type { Logger } from './logger.js';

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { BerthError, kindOf } from '@berth/errdefs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { fakeClock, hang, recordingLogger, startFakePlugin, tempDir, type Route } from '../test/fake-plugin.js';
-import { isPluginNotFound, PluginClient, pluginStatusCode, VERSION_MIMETYPE, type PluginClientOptions } from './index.js';
+import { isPluginNotFound, PluginClient, pluginStatusCode, VERSION_MIMETYPE, type PluginCallOutcome, type PluginClientOptions } from './index.js';
 
 async function pluginWith(routes: Record<string, Route>): Promise<string> {
   const dir = await tempDir();
@@ -153,6 +153,32 @@ describe('PluginClient deadlines and broken plugins', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('client went away')), 50);
     await expect(client(addr).call('Slow.Call', {}, { signal: controller.signal })).rejects.toThrow('client went away');
+  });
+
+  it('tells its observer how each call ended: ok, an error, a timeout (its own deadline or the caller’s), a cancel', async () => {
+    const addr = await pluginWith({
+      '/Ok.Call': { Mountpoint: '/x' },
+      '/Err.Call': { Err: 'volume is busy' },
+      '/Slow.Call': hang,
+    });
+    const seen: Array<[string, string, PluginCallOutcome]> = [];
+    const observed = client(addr, { name: 'vol', onCall: (plugin, method, ms, outcome) => (expect(ms).toBeGreaterThanOrEqual(0), seen.push([plugin, method, outcome])) });
+    await observed.call('/Ok.Call', {});
+    await observed.call('Err.Call', {});
+    await failure(observed.call('No.Such', {}));
+    await failure(observed.call('Slow.Call', {}, { timeoutMs: 20 }));
+    await expect(observed.call('Slow.Call', {}, { signal: AbortSignal.timeout(20) })).rejects.toThrow();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('client went away')), 20);
+    await expect(observed.call('Slow.Call', {}, { signal: controller.signal })).rejects.toThrow('client went away');
+    expect(seen).toEqual([
+      ['vol', 'Ok.Call', 'ok'],
+      ['vol', 'Err.Call', 'error'],
+      ['vol', 'No.Such', 'error'],
+      ['vol', 'Slow.Call', 'timeout'],
+      ['vol', 'Slow.Call', 'timeout'],
+      ['vol', 'Slow.Call', 'canceled'],
+    ]);
   });
 
   it('refuses answers over the size limit and drops the connection', async () => {

@@ -3,10 +3,10 @@ import http, { STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { BerthError, system, unavailable } from '@berth/errdefs';
+import { noopLogger, type Logger } from '@berth/logger';
+import { goField } from '@berth/gocompat';
 import { backoffMs, DEFAULT_RETRY_POLICY, shouldAbortRetry, type RetryPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
-import { goField } from './go-json.js';
-import { noopLogger, type Logger } from './logger.js';
 import { parsePluginAddress, type PluginTarget } from './plugin-address.js';
 import type { ReachabilityGate } from './reachability.js';
 
@@ -50,7 +50,20 @@ export interface PluginClientOptions {
   logger?: Logger | undefined;
   /** Consulted before dialling; see `UnreachableMemory`. */
   gate?: ReachabilityGate | undefined;
+  /** The plugin's name, as `onCall` reports it. */
+  name?: string | undefined;
+  /** Told of every call when it ends, retries included (metrics). */
+  onCall?: PluginCallObserver | undefined;
 }
+
+/**
+ * How a call ended: answered (`ok`), failed (`error`: refused, a transport error, an error status
+ * or an `Err` in the answer), past its deadline or its caller's (`timeout`), or abandoned by its
+ * caller (`canceled`).
+ */
+export type PluginCallOutcome = 'ok' | 'error' | 'timeout' | 'canceled';
+
+export type PluginCallObserver = (plugin: string, method: string, durationMs: number, outcome: PluginCallOutcome) => void;
 
 export interface PluginCallOptions {
   signal?: AbortSignal | undefined;
@@ -117,6 +130,8 @@ export class PluginClient {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #gate: ReachabilityGate | undefined;
+  readonly #name: string;
+  readonly #onCall: PluginCallObserver | undefined;
   #tlsOptions: Promise<TlsOptions> | undefined;
 
   constructor(options: PluginClientOptions) {
@@ -129,6 +144,8 @@ export class PluginClient {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? noopLogger;
     this.#gate = options.gate;
+    this.#name = options.name ?? this.addr;
+    this.#onCall = options.onCall;
   }
 
   /**
@@ -137,6 +154,24 @@ export class PluginClient {
    * or `null`). A 200 carrying `{"Err": "..."}` is the caller's to interpret, as in moby.
    */
   async call(serviceMethod: string, args?: unknown, options: PluginCallOptions = {}): Promise<unknown> {
+    if (this.#onCall === undefined) return this.#call(serviceMethod, args, options);
+    const method = serviceMethod.replace(/^\/+/, '');
+    const started = performance.now();
+    let outcome: PluginCallOutcome = 'error';
+    try {
+      const answer = await this.#call(serviceMethod, args, options);
+      const err = goField(answer, 'Err');
+      outcome = typeof err === 'string' && err !== '' ? 'error' : 'ok';
+      return answer;
+    } catch (err) {
+      outcome = callOutcome(err, options.signal);
+      throw err;
+    } finally {
+      this.#onCall(this.#name, method, performance.now() - started, outcome);
+    }
+  }
+
+  async #call(serviceMethod: string, args: unknown, options: PluginCallOptions): Promise<unknown> {
     const { signal } = options;
     signal?.throwIfAborted();
     const method = serviceMethod.replace(/^\/+/, '');
@@ -183,6 +218,15 @@ export class PluginClient {
     this.#tlsOptions.catch(() => (this.#tlsOptions = undefined));
     return this.#tlsOptions;
   }
+}
+
+/** A deadline (the call's own, or the caller's `AbortSignal.timeout`) is a timeout; a caller leaving is a cancel. */
+function callOutcome(err: unknown, signal: AbortSignal | undefined): PluginCallOutcome {
+  const timedOut = (e: unknown): boolean =>
+    (BerthError.is(e) && e.kind === 'deadline-exceeded') || (e as { name?: unknown } | null)?.name === 'TimeoutError';
+  if (timedOut(err)) return 'timeout';
+  if (signal?.aborted === true) return timedOut(signal.reason) ? 'timeout' : 'canceled';
+  return 'error';
 }
 
 function encodeBody(method: string, args: unknown): Buffer | undefined {

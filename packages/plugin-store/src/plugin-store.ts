@@ -1,9 +1,9 @@
 import { invalidParameter, kindOf, system, wrap } from '@berth/errdefs';
+import { noopLogger, type Logger } from '@berth/logger';
 import { formatCapability, pluginType } from './capability.js';
 import { REF_DELTA, type CompatPlugin, type RefMode } from './compat-plugin.js';
 import { pluginAlreadyExists, pluginAmbiguous, pluginDisabled, pluginNotFound } from './errors.js';
 import { LegacyRegistry, type LegacyRegistryOptions, type PluginHandler } from './legacy-registry.js';
-import { noopLogger, type Logger } from './logger.js';
 import type { Plugin } from './plugin.js';
 import { familiarString, parseNormalizedNamed, tagNameOnly } from './reference.js';
 
@@ -25,6 +25,8 @@ export interface StoreCallOptions {
 export interface GetAllByCapOptions extends StoreCallOptions {
   /** See `GetAllOptions.probeTimeoutMs` of the legacy registry. */
   probeTimeoutMs?: number | undefined;
+  /** See `GetAllOptions.onLeftOut` of the legacy registry. */
+  onLeftOut?: ((name: string, error: Error) => void) | undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { unavailable } from '@berth/errdefs';
-import { parseCapability, type CapabilityID } from './capability.js';
+import { interfaceTypes, type CapabilityID } from './capability.js';
 import { PROTOCOL_SCHEME_HTTP_V1, REF_DELTA, type CompatPlugin } from './compat-plugin.js';
 import { inadequateCapability } from './errors.js';
 import { PluginClient, type PluginClientOptions } from './plugin-client.js';
@@ -15,7 +15,7 @@ export interface PluginInit {
   /** `<data-root>/plugins/<id>/rootfs`; its sibling `propagated-mount` backs `PropagatedMount`. */
   rootfs: string;
   /** Settings for the client built by `client()` (tests shorten the back-off). */
-  client?: Pick<PluginClientOptions, 'dialTimeoutMs' | 'maxResponseBytes' | 'retry' | 'clock' | 'logger'> | undefined;
+  client?: Pick<PluginClientOptions, 'dialTimeoutMs' | 'maxResponseBytes' | 'retry' | 'clock' | 'logger' | 'onCall'> | undefined;
 }
 
 /**
@@ -68,7 +68,7 @@ export class Plugin implements CompatPlugin {
 
   /** `Config.Interface.Types`, parsed. */
   types(): CapabilityID[] {
-    return (this.object.Config.Interface.Types ?? []).map(parseCapability);
+    return interfaceTypes(this.object.Config);
   }
 
   /**
@@ -132,6 +132,7 @@ export class Plugin implements CompatPlugin {
     if (this.#socketPath === undefined) throw unavailable(`plugin ${this.name} is not running`);
     this.#client ??= new PluginClient({
       ...this.#clientOptions,
+      name: this.name,
       addr: `unix://${this.#socketPath}`,
       timeoutMs: this.#timeoutMs,
     });

@@ -116,3 +116,11 @@ export function familiarString(ref: NamedReference): string {
   if (ref.digest !== undefined) out += `@${ref.digest}`;
   return out;
 }
+
+/** `reference.String()`: the full normalized form, `docker.io/vieux/sshfs:latest` (moby's `PluginReference`). */
+export function referenceString(ref: NamedReference): string {
+  let out = `${ref.domain}/${ref.path}`;
+  if (ref.tag !== undefined) out += `:${ref.tag}`;
+  if (ref.digest !== undefined) out += `@${ref.digest}`;
+  return out;
+}

@@ -4,8 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
+import type { Logger } from '@berth/logger';
 import type { Clock } from '../src/clock.js';
-import type { Logger } from '../src/logger.js';
 
 export interface Received {
   readonly path: string;

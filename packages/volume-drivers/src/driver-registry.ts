@@ -1,23 +1,11 @@
 import { BerthError, invalidParameter, notFound, wrap } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
 import { createPluginAdapter } from './plugin-adapter.js';
-import { noopLogger, type CallOptions, type Logger, type PluginGetter, type PluginRefMode, type VolumeDriver } from './types.js';
+import type { AdaptedPlugin, CallOptions, ListPluginsOptions, PluginDriverAdapter, PluginGetter, PluginRefMode, VolumeDriver } from './types.js';
 
 /** The plugin capability of volume drivers (moby's `extName`). */
 export const VOLUME_DRIVER_CAPABILITY = 'VolumeDriver';
-
-/** A driver built over a plugin, and whether it may be kept for later lookups. */
-export interface AdaptedPlugin {
-  driver: VolumeDriver;
-  /** moby keeps adapters of v1 plugins for the daemon's lifetime and rebuilds managed ones per lookup. */
-  cache: boolean;
-}
-
-/**
- * Turns what the plugin getter returned into a volume driver that speaks the VolumeDriver protocol
- * to it. The default is `createPluginAdapter()`.
- */
-export type PluginDriverAdapter = (plugin: unknown, options: CallOptions) => Promise<AdaptedPlugin> | AdaptedPlugin;
 
 export interface VolumeDriverRegistryOptions {
   /** Where drivers that are not registered are looked up (the plugin store). */
@@ -91,9 +79,10 @@ export class VolumeDriverRegistry {
   /**
    * Every registered driver, plus one for every volume-driver plugin the getter knows
    * (`getAllByCap`), keeping those of legacy plugins for later lookups. A plugin that cannot be
-   * adapted is logged and left out rather than failing the whole list.
+   * adapted is logged and left out rather than failing the whole list; plugins the getter leaves
+   * out because they are still starting are reported to `options.onLeftOut`.
    */
-  async getAllDrivers(options?: CallOptions): Promise<VolumeDriver[]> {
+  async getAllDrivers(options?: ListPluginsOptions): Promise<VolumeDriver[]> {
     if (this.#pluginGetter === undefined) return [...this.#drivers.values()];
     let plugins: unknown[];
     try {

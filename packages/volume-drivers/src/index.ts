@@ -5,15 +5,17 @@ export type {
   VolumeDriver,
   PluginRefMode,
   PluginGetter,
+  ListPluginsOptions,
   VolumePlugin,
   PluginCaller,
   PluginCallOptions,
-  Logger,
+  PluginDriverAdapter,
+  AdaptedPlugin,
 } from './types.js';
-export { DEFAULT_DRIVER_NAME, LOCAL_SCOPE, GLOBAL_SCOPE, noopLogger } from './types.js';
+export { DEFAULT_DRIVER_NAME, LOCAL_SCOPE, GLOBAL_SCOPE } from './types.js';
 
 export { VolumeDriverRegistry, VOLUME_DRIVER_CAPABILITY } from './driver-registry.js';
-export type { VolumeDriverRegistryOptions, PluginDriverAdapter, AdaptedPlugin } from './driver-registry.js';
+export type { VolumeDriverRegistryOptions } from './driver-registry.js';
 
 export { createPluginAdapter, PluginVolumeDriver } from './plugin-adapter.js';
 export type { PluginAdapterOptions } from './plugin-adapter.js';

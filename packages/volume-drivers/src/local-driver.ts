@@ -3,7 +3,9 @@ import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSyn
 import { chmod, mkdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BerthError, invalidParameter, system } from '@berth/errdefs';
-import { GroupSync, KeyedLock } from '@berth/locker';
+import { GroupSync, KeyedLock, type GroupSyncRun } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
+import { goQuote } from '@berth/gocompat';
 import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
 import {
   decodeOptsJson,
@@ -16,18 +18,9 @@ import { LocalVolume, UNREAD_OPTIONS, type LocalVolumeContext } from './local-vo
 import type { ResolveAddress } from './mount-options.js';
 import type { MountInfo } from './mountinfo.js';
 import { SystemMounter, type Mounter } from './mounter.js';
-import { goQuote } from './go-quote.js';
 import { validateLocalVolumeName } from './names.js';
 import { makeVolumeDirsSync, StagingArea, VOLUME_DATA_DIR } from './staging-area.js';
-import {
-  DEFAULT_DRIVER_NAME,
-  noopLogger,
-  type CallOptions,
-  type Logger,
-  type Volume,
-  type VolumeDriver,
-  type VolumeScope,
-} from './types.js';
+import { DEFAULT_DRIVER_NAME, type CallOptions, type Volume, type VolumeDriver, type VolumeScope } from './types.js';
 
 export { VOLUME_DATA_DIR } from './staging-area.js';
 /** The file of a volume that holds its options. */
@@ -82,6 +75,11 @@ export interface LocalDriverOptions {
    * volume directory cannot take their place.
    */
   reservedNames?: readonly string[] | undefined;
+  /**
+   * Told of every fsync of the root (with `syncDirectories`, each made creates and removes
+   * durable): its duration and how many shared it (metrics).
+   */
+  onRootSync?: ((run: GroupSyncRun) => void) | undefined;
 }
 
 /**
@@ -103,7 +101,7 @@ export class LocalDriver implements VolumeDriver {
   readonly #staging: StagingArea | undefined;
   readonly #syncDirectories: boolean;
   /** The fsync of the root that makes renames into and out of it durable, shared by concurrent callers. */
-  readonly #rootSync = new GroupSync(() => fsyncDir(this.root));
+  readonly #rootSync: GroupSync;
   readonly #reservedNames: ReadonlySet<string>;
   /** `.removing-*` entries were found at start: removes were cut short, and whose cannot be told. */
   #unattributedRemovals = false;
@@ -116,6 +114,7 @@ export class LocalDriver implements VolumeDriver {
     this.#staging = staging;
     this.#syncDirectories = options.syncDirectories ?? true;
     this.#reservedNames = new Set(options.reservedNames ?? []);
+    this.#rootSync = new GroupSync(() => fsyncDir(this.root), { onRun: options.onRootSync });
     const logger = options.logger ?? noopLogger;
     this.#ctx = {
       driverName: DEFAULT_DRIVER_NAME,

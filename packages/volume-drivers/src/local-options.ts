@@ -1,6 +1,5 @@
 import { invalidParameter } from '@berth/errdefs';
-import { goQuote } from './go-quote.js';
-import { parseGoUrl } from './go-url.js';
+import { goQuote, parseGoUrl } from '@berth/gocompat';
 import { ramInBytes } from './ram-in-bytes.js';
 
 /** The options of a local volume as kept in `opts.json` (moby's `optsConfig`). */

@@ -2,12 +2,13 @@ import { statSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { BerthError, system } from '@berth/errdefs';
 import type { KeyedLock } from '@berth/locker';
+import type { Logger } from '@berth/logger';
 import { isNotFound } from './fs-util.js';
 import { isRecursiveBind, needsMount, toDriverOptions, type LocalVolumeOptions } from './local-options.js';
 import { maskPassword, resolveMountSource, type ResolveAddress } from './mount-options.js';
 import type { Mounter } from './mounter.js';
 import { VOLUME_DATA_DIR } from './staging-area.js';
-import type { CallOptions, Logger, Volume } from './types.js';
+import type { CallOptions, Volume } from './types.js';
 
 /** What a local volume shares with its driver. */
 export interface LocalVolumeContext {

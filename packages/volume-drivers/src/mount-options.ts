@@ -1,5 +1,5 @@
 import { isIP, isIPv4 } from 'node:net';
-import { parseGoUrl } from './go-url.js';
+import { parseGoUrl } from '@berth/gocompat';
 import type { LocalVolumeOptions } from './local-options.js';
 
 /** The value of the first `addr=` in comma-separated mount options, `''` when there is none. */

@@ -1,5 +1,5 @@
 import { invalidParameter } from '@berth/errdefs';
-import { goQuote } from './go-quote.js';
+import { goQuote } from '@berth/gocompat';
 
 /** moby's `names.RestrictedNameChars`: what a local volume name may contain. */
 export const RESTRICTED_NAME_CHARS = '[a-zA-Z0-9][a-zA-Z0-9_.-]';

@@ -1,7 +1,7 @@
 import { BerthError, system } from '@berth/errdefs';
-import type { AdaptedPlugin, PluginDriverAdapter } from './driver-registry.js';
+import { noopLogger, type Logger } from '@berth/logger';
 import { PluginVolume } from './plugin-volume.js';
-import { noopLogger, type CallOptions, type Logger, type Volume, type VolumeDriver, type VolumePlugin, type VolumeScope } from './types.js';
+import type { AdaptedPlugin, CallOptions, PluginDriverAdapter, Volume, VolumeDriver, VolumePlugin, VolumeScope } from './types.js';
 import {
   VOLUME_DRIVER_LONG_TIMEOUT_MS,
   VOLUME_DRIVER_SHORT_TIMEOUT_MS,

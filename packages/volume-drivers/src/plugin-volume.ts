@@ -1,5 +1,6 @@
 import { BerthError } from '@berth/errdefs';
-import type { CallOptions, Logger, Volume } from './types.js';
+import type { Logger } from '@berth/logger';
+import type { CallOptions, Volume } from './types.js';
 import type { VolumeDriverProxy } from './volume-driver-proxy.js';
 
 export interface PluginVolumeInit {

@@ -1,4 +1,4 @@
-import { goQuote } from './go-quote.js';
+import { goQuote } from '@berth/gocompat';
 
 const BINARY_UNITS: Readonly<Record<string, number>> = {
   k: 1024,

@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { system } from '@berth/errdefs';
-import type { Logger } from './types.js';
+import type { Logger } from '@berth/logger';
 
 /** The directory of a volume that holds its data. */
 export const VOLUME_DATA_DIR = '_data';

@@ -35,6 +35,10 @@ export interface Volume {
    * restarted (moby's `LiveRestoreVolume`). Optional.
    */
   liveRestore?(id: string, options?: CallOptions): Promise<void>;
+  /** Whether the driver holds the volume mounted (the `local` driver's); used to rebuild records. Optional. */
+  readonly mounted?: boolean;
+  /** The driver options the volume keeps itself (the `local` driver's `opts.json`); used to rebuild records. Optional. */
+  driverOptions?(): Readonly<Record<string, string>> | undefined;
 }
 
 /** A volume driver (moby's `volume.Driver`). */
@@ -60,6 +64,13 @@ export interface VolumeDriver {
    * time. Optional: `remove` otherwise.
    */
   removeDeferred?(volume: Volume, options?: CallOptions): Promise<{ deleted: Promise<void> }>;
+  /**
+   * Asked at restore for a record whose volume the driver does not have: a driver whose creates
+   * are made durable by the caller's commit may have lost the volume to a machine crash, and makes
+   * it again (empty, with `options`); `undefined` when the volume went on purpose (a remove cut
+   * short), and the record is dropped. Optional: without it the record is dropped, as moby does.
+   */
+  recreateMissing?(name: string, options: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume | undefined>;
   list(options?: CallOptions): Promise<Volume[]>;
   /** The named volume, or `undefined` when the driver has no such volume; rejects on driver errors. */
   get(name: string, options?: CallOptions): Promise<Volume | undefined>;
@@ -78,7 +89,15 @@ export type PluginRefMode = 'lookup' | 'acquire' | 'release';
 
 export interface PluginGetter {
   get(name: string, capability: string, mode: PluginRefMode, options?: CallOptions): Promise<unknown>;
-  getAllByCap(capability: string, options?: CallOptions): Promise<unknown[]>;
+  getAllByCap(capability: string, options?: ListPluginsOptions): Promise<unknown[]>;
+}
+
+/** How long a listing waits for plugins still starting, and who hears of those left out. */
+export interface ListPluginsOptions extends CallOptions {
+  /** How long to wait for plugins whose activation is in flight (the getter's default otherwise). */
+  probeTimeoutMs?: number | undefined;
+  /** Called for each plugin left out of the answer because it was not ready in time. */
+  onLeftOut?: ((name: string, error: Error) => void) | undefined;
 }
 
 /** Options of one plugin call. */
@@ -114,16 +133,15 @@ export interface VolumePlugin {
   isV1(): boolean;
 }
 
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+/** A driver built over a plugin, and whether it may be kept for later lookups. */
+export interface AdaptedPlugin {
+  driver: VolumeDriver;
+  /** moby keeps adapters of v1 plugins for the daemon's lifetime and rebuilds managed ones per lookup. */
+  cache: boolean;
 }
 
-export const noopLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+/**
+ * Turns what the plugin getter returned into a volume driver that speaks the VolumeDriver protocol
+ * to it. The default is `createPluginAdapter()`.
+ */
+export type PluginDriverAdapter = (plugin: unknown, options: CallOptions) => Promise<AdaptedPlugin> | AdaptedPlugin;

@@ -1,5 +1,5 @@
 import { BerthError } from '@berth/errdefs';
-import { goField, isJsonObject, jsonTypeName, parseRFC3339 } from './go-json.js';
+import { goField, isJsonObject, jsonTypeName, parseRFC3339 } from '@berth/gocompat';
 import type { VolumePlugin } from './types.js';
 
 /** moby's deadline of `VolumeDriver.Create` and `VolumeDriver.Mount`. */

@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
+import type { Logger } from '@berth/logger';
 import { parseMountInfo, type MountInfo } from '../src/mountinfo.js';
 import type { Mounter, MountRequest } from '../src/mounter.js';
-import type { Logger } from '../src/types.js';
 
 export const isRoot = process.getuid?.() === 0;
 

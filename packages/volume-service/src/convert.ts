@@ -1,4 +1,4 @@
-import { formatRFC3339 } from './go-time.js';
+import { formatRFC3339 } from '@berth/gocompat';
 import type { StoredVolume } from './stored-volume.js';
 import type { VolumeInfo } from './types.js';
 

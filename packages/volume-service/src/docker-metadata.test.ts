@@ -7,10 +7,10 @@ import { BoltFile, writeBolt } from '@berth/bbolt';
 import { kindOf } from '@berth/errdefs';
 import { describe, expect, it } from 'vitest';
 import { Filters } from '@berth/filters';
+import type { Logger } from '@berth/logger';
 import { FakeDriver, FakeRegistry, scratchDir } from '../test/fakes.js';
 import { adoptDockerMetadata, dockerMetadataPath, exportDockerMetadata } from './docker-metadata.js';
 import { SqliteMetadataStore } from './sqlite-metadata-store.js';
-import type { Logger } from './types.js';
 import { metadataPath, VolumesService } from './volumes-service.js';
 
 /** A data-root with a dockerd-style `volumes/metadata.db` holding `records` (key → value). */

@@ -4,11 +4,10 @@ import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BoltFile, writeBolt } from '@berth/bbolt';
 import { BerthError, notFound } from '@berth/errdefs';
+import { noopLogger, type Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME } from '@berth/volume-drivers';
 import type { StringMap, VolumeRecordInput } from './metadata-store.js';
-import { noopLogger } from './noop-logger.js';
 import { METADATA_FILE_NAME, METADATA_FILE_NAMES, SqliteMetadataStore } from './sqlite-metadata-store.js';
-import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
-import type { Logger } from './types.js';
 import { metadataPath } from './volumes-service.js';
 
 /** dockerd's volume metadata: `<data-root>/volumes/metadata.db`, bucket `volumes`, key = name. */

@@ -1,10 +1,10 @@
 import { Filters } from '@berth/filters';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Volume } from '@berth/volume-drivers';
 import { FAKE_CREATED_AT, FakeDriver, FakeVolume, harness, InMemoryDriver, PeekingRegistry } from '../test/fakes.js';
 import { MemoryMetadataStore } from './memory-metadata-store.js';
 import type { VolumeRecord } from './metadata-store.js';
 import { SqliteMetadataStore } from './sqlite-metadata-store.js';
-import type { Volume } from './types.js';
 import { metadataPath } from './volumes-service.js';
 
 const originalTZ = process.env['TZ'];

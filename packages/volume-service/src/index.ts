@@ -4,7 +4,6 @@ export type {
   CreateVolumeRequest,
   GetVolumeOptions,
   RemoveVolumeOptions,
-  SignalOptions,
 } from './volumes-service.js';
 export { ANONYMOUS_LABEL } from './list-filters.js';
 export { SqliteMetadataStore, METADATA_FILE_NAME, METADATA_FILE_NAMES, METADATA_RESERVE_BYTES } from './sqlite-metadata-store.js';
@@ -21,15 +20,4 @@ export type { AdoptDockerMetadataOptions, AdoptionReport, ExportDockerMetadataOp
 export { MemoryMetadataStore } from './memory-metadata-store.js';
 export type { MetadataStore, VolumeRecord, VolumeRecordInput, StringMap } from './metadata-store.js';
 export { isNotExist, isInUse, isNameConflict } from './op-error.js';
-export type {
-  CallOptions,
-  VolumeScope,
-  Volume,
-  VolumeDriver,
-  VolumeDriverRegistry,
-  VolumeEventSink,
-  Logger,
-  VolumeInfo,
-  ListResult,
-  PruneReport,
-} from './types.js';
+export type { VolumeDriverRegistry, VolumeEventSink, VolumeInfo, ListResult, PruneReport } from './types.js';

@@ -1,6 +1,7 @@
 import { invalidParameter } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
-import { DEFAULT_DRIVER_NAME, type StoredVolume } from './stored-volume.js';
+import { DEFAULT_DRIVER_NAME } from '@berth/volume-drivers';
+import type { StoredVolume } from './stored-volume.js';
 
 /** Set (to `""`) on every volume created without a name; default prunes only remove these. */
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';

@@ -1,6 +1,7 @@
+import type { Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type Volume, type VolumeDriver, type VolumeScope } from '@berth/volume-drivers';
 import { isCommunicationError, wrapError } from './op-error.js';
-import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeScope } from './types.js';
+import type { VolumeDriverRegistry } from './types.js';
 
 /**
  * Asks a driver for a volume. Only failures to reach the driver are errors; any other error the

@@ -134,6 +134,24 @@ describe('SqliteMetadataStore', () => {
     db.close();
   });
 
+  it('tells its observers of every commit and of every WAL sync with the commits it carried', async () => {
+    const commits: boolean[] = [];
+    const syncs: Array<{ callers: number; failed: boolean }> = [];
+    const store = await SqliteMetadataStore.open(join(await scratchDir(), 'metadata.sqlite'), {
+      onCommit: (durable) => commits.push(durable),
+      onWalSync: ({ callers, failed, durationMs }) => (expect(durationMs).toBeGreaterThanOrEqual(0), syncs.push({ callers, failed })),
+    });
+    await store.markPending({ name: 'p', driver: 'local', labels: null, options: null });
+    await store.put({ name: 'a', driver: 'local', labels: null, options: null });
+    await Promise.all(['b', 'c', 'd'].map((name) => store.put({ name, driver: 'local', labels: null, options: null })));
+    await store.close();
+    expect(commits).toEqual([false, true, true, true, true]);
+    expect(syncs.reduce((n, s) => n + s.callers, 0)).toBe(4);
+    expect(syncs.length).toBe(store.commits.syncs);
+    expect(syncs.length).toBeLessThan(4);
+    expect(syncs.every((s) => !s.failed)).toBe(true);
+  });
+
   it('fails clearly while another holder has the database', async () => {
     const path = join(await scratchDir(), 'metadata.sqlite');
     const first = await SqliteMetadataStore.open(path);

@@ -1,12 +1,14 @@
 import type { Filters } from '@berth/filters';
+import type { Logger } from '@berth/logger';
 import { resolvePath } from './convert.js';
-import { directorySize } from './directory-size.js';
+import type { DirectorySizer } from './directory-sizer.js';
 import { pruneQuery } from './list-filters.js';
-import type { Logger, PruneReport, VolumeEventSink } from './types.js';
+import type { PruneReport, VolumeEventSink } from './types.js';
 import type { VolumeStore } from './volume-store.js';
 
 export interface PruneDeps {
   store: VolumeStore;
+  sizer: DirectorySizer;
   events?: VolumeEventSink | undefined;
   logger: Logger;
   signal?: AbortSignal | undefined;
@@ -18,7 +20,7 @@ export interface PruneDeps {
  * the ones that fail, then emits one `prune` event with actor `""` and the reclaimed bytes.
  * Cancelled midway, it returns what was pruned so far (and emits no `prune` event), as moby does.
  */
-export async function pruneVolumes(filters: Filters, { store, events, logger, signal }: PruneDeps): Promise<PruneReport> {
+export async function pruneVolumes(filters: Filters, { store, sizer, events, logger, signal }: PruneDeps): Promise<PruneReport> {
   const query = pruneQuery(filters);
   const { volumes } = await store.find(query, { signal });
   const report: PruneReport = { VolumesDeleted: [], SpaceReclaimed: 0 };
@@ -30,8 +32,12 @@ export async function pruneVolumes(filters: Filters, { store, events, logger, si
     }
     let size = 0;
     try {
-      size = await directorySize(await resolvePath(v, signal), signal);
+      const [measured] = await sizer.size([await resolvePath(v, signal)], { signal });
+      if (measured !== undefined && 'size' in measured) size = measured.size;
+      else logger.warn('could not determine size of volume', { volume: v.name, error: measured?.error });
     } catch (err) {
+      // Cancelled: the check above ends the prune with what it did so far.
+      if (signal?.aborted === true) continue;
       logger.warn('could not determine size of volume', { volume: v.name, error: String(err) });
     }
     try {

@@ -1,7 +1,8 @@
+import type { Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME } from '@berth/volume-drivers';
 import type { MetadataStore } from './metadata-store.js';
 import type { EmptyStart } from './sqlite-metadata-store.js';
-import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
-import type { Logger, VolumeDriverRegistry } from './types.js';
+import type { VolumeDriverRegistry } from './types.js';
 
 /**
  * The reference a rebuilt record gives a volume its driver holds mounted: someone was using it, so

@@ -1,10 +1,10 @@
 import { Filters } from '@berth/filters';
 import { describe, expect, it } from 'vitest';
+import type { Volume, VolumeDriver } from '@berth/volume-drivers';
 import { BACKENDS, FAKE_CREATED_AT, FakeDriver, FakeRegistry, FakeVolume, harness, InMemoryDriver, PeekingRegistry } from '../test/fakes.js';
 import { MemoryMetadataStore } from './memory-metadata-store.js';
 import type { VolumeRecordInput } from './metadata-store.js';
 import { VolumesService } from './volumes-service.js';
-import type { Volume, VolumeDriver } from './types.js';
 
 const names = (r: { volumes: Array<{ Name: string }> }): string[] => r.volumes.map((v) => v.Name);
 

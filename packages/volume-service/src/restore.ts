@@ -1,7 +1,9 @@
+import type { Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type Volume, type VolumeDriver, type VolumeScope } from '@berth/volume-drivers';
 import { getFromDriver, scopeOf } from './lookup.js';
 import type { MetadataStore, VolumeRecord } from './metadata-store.js';
-import { DEFAULT_DRIVER_NAME, ownCreatedAt, refSet, type CacheEntry } from './stored-volume.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeScope } from './types.js';
+import { ownCreatedAt, refSet, type CacheEntry } from './stored-volume.js';
+import type { VolumeDriverRegistry } from './types.js';
 
 export interface RestoreDeps {
   metadata: MetadataStore;

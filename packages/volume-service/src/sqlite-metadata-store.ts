@@ -3,12 +3,11 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BerthError, notFound } from '@berth/errdefs';
-import { GroupSync } from '@berth/locker';
+import { GroupSync, type GroupSyncRun } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
 import { messageOf } from './op-error.js';
 import type { MetadataStore, StringMap, VolumeRecord, VolumeRecordInput } from './metadata-store.js';
-import { noopLogger } from './noop-logger.js';
 import { SpaceReserve } from './space-reserve.js';
-import type { Logger } from './types.js';
 
 export const METADATA_FILE_NAME = 'metadata.sqlite';
 
@@ -73,6 +72,10 @@ export interface SqliteMetadataStoreOptions {
   reserveBytes?: number | undefined;
   /** Where the store says what went wrong with the disk (a full disk, a deleted `-wal`). */
   logger?: Logger | undefined;
+  /** Told of every commit: acknowledged after a WAL sync (`durable`) or not (metrics). */
+  onCommit?: ((durable: boolean) => void) | undefined;
+  /** Told of every fdatasync of the WAL: its duration and the commits it made durable (metrics). */
+  onWalSync?: ((run: GroupSyncRun) => void) | undefined;
 }
 
 interface VolumeRow {
@@ -145,6 +148,7 @@ export class SqliteMetadataStore implements MetadataStore {
   #closing: Promise<void> | undefined;
   #durableCommits = 0;
   #lazyCommits = 0;
+  readonly #onCommit: ((durable: boolean) => void) | undefined;
 
   private constructor(path: string, db: Database.Database, options: SqliteMetadataStoreOptions, startedEmpty: EmptyStart | undefined) {
     this.path = path;
@@ -156,7 +160,8 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#walPath = `${path}-wal`;
     this.#reserve = new SpaceReserve(`${path}-reserve`, { bytes: options.reserveBytes ?? METADATA_RESERVE_BYTES, sliceBytes: RESERVE_SLICE_BYTES });
     this.#syncWal = options.syncWal ?? fdatasyncAsync;
-    this.#walSync = new GroupSync(() => this.#syncWalNow());
+    this.#walSync = new GroupSync(() => this.#syncWalNow(), { onRun: options.onWalSync });
+    this.#onCommit = options.onCommit;
     this.#watchWal();
     if (!this.#reserve.topUp()) {
       this.#setLowOnSpace(true);
@@ -209,6 +214,7 @@ export class SqliteMetadataStore implements MetadataStore {
   async markPending(record: VolumeRecordInput): Promise<void> {
     this.#commit((s) => s.upsert.run(toRow(record, 1)));
     this.#lazyCommits++;
+    this.#onCommit?.(false);
   }
 
   put(record: VolumeRecordInput, refs: readonly string[] = []): Promise<void> {
@@ -300,6 +306,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#commit(fn, options);
     await this.#walSync.sync();
     this.#durableCommits++;
+    this.#onCommit?.(true);
     if (this.#lowOnSpace && !this.#closed) this.#giveSpaceBack();
   }
 

@@ -1,7 +1,5 @@
+import type { Volume, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 import type { StringMap } from './metadata-store.js';
-import type { Volume, VolumeDriver, VolumeScope } from './types.js';
-
-export const DEFAULT_DRIVER_NAME = 'local';
 
 /** A driver's volume with what the store knows about it (moby's `volumeWrapper`). */
 export interface StoredVolume {

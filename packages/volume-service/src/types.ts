@@ -1,66 +1,12 @@
-/**
- * What the volume service consumes. Declared here, satisfied structurally by `@berth/volume-drivers`
- * (registry, drivers, volumes) and by the daemon (event sink, logger).
- */
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
-}
+import type { CallOptions, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 
-export type VolumeScope = 'local' | 'global';
+// What the volume service consumes, declared here and satisfied structurally by
+// `@berth/volume-drivers`' registry and by the daemon (event sink), and the Engine API objects it
+// answers with. Drivers and volumes are `@berth/volume-drivers`' own types.
 
-export interface Volume {
-  readonly name: string;
-  readonly driverName: string;
-  cachedPath(): string;
-  path(options?: CallOptions): Promise<string>;
-  mount(id: string, options?: CallOptions): Promise<string>;
-  unmount(id: string, options?: CallOptions): Promise<void>;
-  createdAt(options?: CallOptions): Promise<Date | undefined>;
-  /** `createdAt` known without asking anyone (no thread-pool I/O, no plugin call); used when present. */
-  createdAtSync?(): Date | undefined;
-  status(): Record<string, unknown> | undefined;
-  liveRestore?(id: string, options?: CallOptions): Promise<void>;
-  /** Whether the driver holds the volume mounted (the `local` driver's); used to rebuild records. Optional. */
-  readonly mounted?: boolean;
-  /** The driver options the volume keeps itself (the `local` driver's `opts.json`); used to rebuild records. Optional. */
-  driverOptions?(): Readonly<Record<string, string>> | undefined;
-}
-
-export interface VolumeDriver {
-  readonly name: string;
-  scope(options?: CallOptions): Promise<VolumeScope>;
-  create(name: string, options: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume>;
-  /**
-   * `create`, resolving once the volume exists but before it is durable: `durable` resolves when it
-   * would survive a machine crash, rejects when it cannot be made so. Used when present, so that
-   * the volume's record is synced at the same time. Optional.
-   */
-  createDeferred?(
-    name: string,
-    options: Readonly<Record<string, string>> | undefined,
-    call?: CallOptions,
-  ): Promise<{ volume: Volume; durable: Promise<void> }>;
-  remove(volume: Volume, options?: CallOptions): Promise<void>;
-  /**
-   * `remove`, resolving once the driver no longer has the volume but before its data is deleted
-   * (`deleted` settles then). Used when present, so that the record is deleted at the same time,
-   * and only after the volume left the driver. Optional.
-   */
-  removeDeferred?(volume: Volume, options?: CallOptions): Promise<{ deleted: Promise<void> }>;
-  /**
-   * Asked at restore for a record whose volume the driver does not have: a driver whose creates
-   * are made durable by the record's commit may have lost the volume to a machine crash, and makes
-   * it again (empty, with `options`); `undefined` when the volume went on purpose (a remove cut
-   * short), and the record is dropped. Optional: without it the record is dropped, as moby does.
-   */
-  recreateMissing?(name: string, options: Readonly<Record<string, string>> | undefined, call?: CallOptions): Promise<Volume | undefined>;
-  list(options?: CallOptions): Promise<Volume[]>;
-  get(name: string, options?: CallOptions): Promise<Volume | undefined>;
-  /**
-   * `get` answered from memory, for drivers that know their volumes without asking anyone (the
-   * `local` driver); used when present, e.g. to restore thousands of volumes without a promise each.
-   */
-  getSync?(name: string): Volume | undefined;
+export interface ListDriversOptions extends CallOptions {
+  probeTimeoutMs?: number | undefined;
+  onLeftOut?: ((name: string, error: Error) => void) | undefined;
 }
 
 /** moby's `drivers.Store` as the volume store uses it. */
@@ -73,7 +19,11 @@ export interface VolumeDriverRegistry {
   releaseDriver(name: string, options?: CallOptions): Promise<VolumeDriver>;
   /** Sorted names of the registered and cached drivers (`docker info` Plugins.Volume). */
   getDriverList(): string[];
-  getAllDrivers(options?: CallOptions): Promise<VolumeDriver[]>;
+  /**
+   * Every driver. Plugins still starting after `probeTimeoutMs` are left out and reported to
+   * `onLeftOut` (by name, with why).
+   */
+  getAllDrivers(options?: ListDriversOptions): Promise<VolumeDriver[]>;
   /**
    * The driver `name` when the registry has it at hand and checked: what `getDriver`,
    * `createDriver` and `releaseDriver` would return without asking the plugin getter, and so
@@ -86,13 +36,6 @@ export interface VolumeDriverRegistry {
 /** moby's `VolumeEventLogger`. */
 export interface VolumeEventSink {
   logVolumeEvent(name: string, action: string, attributes: Record<string, string>): void;
-}
-
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
 }
 
 /** The Engine API `Volume` object, field for field (Go's names; `null` maps kept as `null`). */

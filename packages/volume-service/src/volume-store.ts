@@ -1,5 +1,7 @@
 import { BerthError, conflict } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
+import type { Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type Volume, type VolumeDriver, type VolumeScope } from '@berth/volume-drivers';
 import { probeDrivers } from './all-drivers.js';
 import { findVolumes, type FindResult } from './find-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
@@ -7,8 +9,8 @@ import { lookupVolume, scopeOf } from './lookup.js';
 import type { MetadataStore, StringMap, VolumeRecord } from './metadata-store.js';
 import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
-import { DEFAULT_DRIVER_NAME, ownCreatedAt, refSet, snapshot, withoutRef, withRef, type CacheEntry, type StoredVolume } from './stored-volume.js';
-import type { Logger, Volume, VolumeDriver, VolumeDriverRegistry, VolumeEventSink, VolumeScope } from './types.js';
+import { ownCreatedAt, refSet, snapshot, withoutRef, withRef, type CacheEntry, type StoredVolume } from './stored-volume.js';
+import type { VolumeDriverRegistry, VolumeEventSink } from './types.js';
 
 export interface VolumeStoreDeps {
   metadata: MetadataStore;
@@ -212,6 +214,25 @@ export class VolumeStore {
       query,
       options.signal,
     );
+  }
+
+  /** References held on the volume (moby's `CountReferences`); 0 for a name the store does not know. */
+  referenceCount(name: string): number {
+    return this.#cache.get(name)?.refs.size ?? 0;
+  }
+
+  /** The volumes the store knows and the references held on them, by driver; from memory. */
+  countByDriver(): Map<string, { volumes: number; references: number }> {
+    const counts = new Map<string, { volumes: number; references: number }>();
+    for (const entry of this.#cache.values()) {
+      const count = counts.get(entry.driverName);
+      if (count === undefined) counts.set(entry.driverName, { volumes: 1, references: entry.refs.size });
+      else {
+        count.volumes++;
+        count.references += entry.refs.size;
+      }
+    }
+    return counts;
   }
 
   async close(): Promise<void> {

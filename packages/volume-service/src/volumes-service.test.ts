@@ -135,6 +135,49 @@ describe.each(BACKENDS)('VolumesService (%s metadata)', (backend) => {
     expect(pr.VolumesDeleted).toEqual(['test']);
   });
 
+  it('reports disk usage: local volumes without options sized, -1 for the rest, references counted, one walk shared', async () => {
+    const local = new FakeDriver('local');
+    const h = await harness(backend, local, new FakeDriver('plugin'));
+    const service = await h.open();
+    const dir = await scratchDir();
+    await mkdir(join(dir, 'a', 'sub'), { recursive: true });
+    await writeFile(join(dir, 'a', 'f'), 'x'.repeat(1234));
+    await writeFile(join(dir, 'a', 'sub', 'g'), 'y'.repeat(10));
+    await service.create({ name: 'a', driver: 'local' });
+    await service.create({ name: 'tmp', driver: 'local', driverOpts: { type: 'tmpfs', device: 'tmpfs' } });
+    await service.create({ name: 'remote', driver: 'plugin' });
+    await service.create({ name: 'unreadable', driver: 'local' });
+    (local.volumes.get('a') as FakeVolume).mountpoint = join(dir, 'a');
+    (local.volumes.get('tmp') as FakeVolume).mountpoint = join(dir, 'a');
+    (local.volumes.get('unreadable') as FakeVolume).mountpoint = join(dir, 'missing');
+    await service.mount('a', 'r1');
+    await service.mount('a', 'r2');
+    await service.mount('remote', 'r1');
+
+    const [first, second] = await Promise.all([service.diskUsage(), service.diskUsage()]);
+    expect(second).toBe(first);
+    expect(first.map((v) => [v.Name, v.Mountpoint, v.UsageData])).toEqual([
+      ['a', join(dir, 'a'), { Size: 1244, RefCount: 2 }],
+      ['remote', '/fake/plugin/remote', { Size: -1, RefCount: 1 }],
+      ['tmp', join(dir, 'a'), { Size: -1, RefCount: 0 }],
+      ['unreadable', join(dir, 'missing'), { Size: -1, RefCount: 0 }],
+    ]);
+    expect(first[0]).toMatchObject({ Driver: 'local', Labels: null, Options: null, Scope: 'local' });
+    expect(h.logger.lines.filter((l) => l.level === 'warn')).toEqual([
+      { level: 'warn', message: 'Failed to determine size of volume', fields: { volume: 'unreadable', error: expect.stringMatching(/ENOENT/) } },
+    ]);
+
+    // A caller that goes away leaves the walk to the others; a later call walks again.
+    const controller = new AbortController();
+    const leaving = service.diskUsage({ signal: controller.signal });
+    const staying = service.diskUsage();
+    controller.abort(new Error('client went away'));
+    await expect(leaving).rejects.toThrow('client went away');
+    const third = await staying;
+    expect(third).not.toBe(first);
+    expect(third.map((v) => v.UsageData?.Size)).toEqual([1244, -1, -1, -1]);
+  });
+
   it('creates anonymous volumes: random name, local driver, anonymous label; default prune removes only those', async () => {
     const h = await harness(backend, new FakeDriver('local'), new FakeDriver('d1'));
     const service = await h.open();

@@ -1,25 +1,19 @@
 import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
-import { KeyedLock } from '@berth/locker';
+import { abortable, KeyedLock } from '@berth/locker';
+import { noopLogger, type Logger } from '@berth/logger';
+import { DEFAULT_DRIVER_NAME, type CallOptions } from '@berth/volume-drivers';
 import { resolvePath, toListedVolumeInfo, toVolumeInfo } from './convert.js';
+import { DirectorySizer } from './directory-sizer.js';
 import { ANONYMOUS_LABEL, listQuery } from './list-filters.js';
 import type { MetadataStore, StringMap } from './metadata-store.js';
-import { noopLogger } from './noop-logger.js';
 import { isNotExist, opError } from './op-error.js';
 import { pruneVolumes } from './prune.js';
 import { generateVolumeName } from './random-name.js';
 import { rebuildRecords } from './rebuild.js';
-import { METADATA_FILE_NAME, SqliteMetadataStore } from './sqlite-metadata-store.js';
-import { DEFAULT_DRIVER_NAME } from './stored-volume.js';
-import type {
-  ListResult,
-  Logger,
-  PruneReport,
-  VolumeDriverRegistry,
-  VolumeEventSink,
-  VolumeInfo,
-} from './types.js';
+import { METADATA_FILE_NAME, SqliteMetadataStore, type SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
+import type { ListResult, PruneReport, VolumeDriverRegistry, VolumeEventSink, VolumeInfo } from './types.js';
 import { VolumeStore } from './volume-store.js';
 
 export const DEFAULT_LIST_TIMEOUT_MS = 2000;
@@ -33,11 +27,15 @@ export interface VolumesServiceOptions {
   signal?: AbortSignal | undefined;
   /** Another metadata backend instead of the SQLite file under `root`; the service closes it. */
   metadata?: MetadataStore | undefined;
+  /** Options of the SQLite file under `root` (observers for metrics), when `metadata` is not given. */
+  sqlite?: SqliteMetadataStoreOptions | undefined;
   /**
    * Deadline of one driver's `list` in `list` and `prune`, and of one driver's answer when every
    * driver is asked for a name (create without a driver, get of an unknown name); default 2000 ms.
    */
   listTimeoutMs?: number | undefined;
+  /** Worker threads that walk volume directories at once for `diskUsage` and `prune` (default 1). */
+  sizeConcurrency?: number | undefined;
 }
 
 export interface CreateVolumeRequest {
@@ -49,18 +47,14 @@ export interface CreateVolumeRequest {
   labels?: StringMap | null | undefined;
 }
 
-export interface SignalOptions {
-  signal?: AbortSignal | undefined;
-}
-
-export interface GetVolumeOptions extends SignalOptions {
+export interface GetVolumeOptions extends CallOptions {
   /** Fill `Status` from the driver. */
   resolveStatus?: boolean | undefined;
   /** The driver the caller expects; another stored driver is a conflict (moby's `WithGetDriver`). */
   driver?: string | undefined;
 }
 
-export interface RemoveVolumeOptions extends SignalOptions {
+export interface RemoveVolumeOptions extends CallOptions {
   /** A missing volume is a success, and metadata is purged even when the driver fails. Never overrides "in use". */
   force?: boolean | undefined;
 }
@@ -82,6 +76,9 @@ export class VolumesService {
   readonly #inflight = new Set<Promise<unknown>>();
   /** Serialises the mounts and unmounts of one name (see `mount`). */
   readonly #mounts = new KeyedLock();
+  readonly #sizer: DirectorySizer;
+  /** The `diskUsage` walk in progress, shared by every caller until it ends. */
+  #diskUsage: { readonly result: Promise<VolumeInfo[]>; readonly controller: AbortController; callers: number } | undefined;
   #pruneRunning = false;
   #closed = false;
 
@@ -90,13 +87,14 @@ export class VolumesService {
     this.#drivers = options.drivers;
     this.#events = options.events;
     this.#logger = logger;
+    this.#sizer = new DirectorySizer({ concurrency: options.sizeConcurrency });
   }
 
   /** Opens the metadata store and restores every recorded volume (see README, "Restore"). */
   static async open(options: VolumesServiceOptions): Promise<VolumesService> {
     options.signal?.throwIfAborted();
     const logger = options.logger ?? noopLogger;
-    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root), { logger }));
+    const metadata = options.metadata ?? (await SqliteMetadataStore.open(metadataPath(options.root), { ...options.sqlite, logger }));
     try {
       if (metadata instanceof SqliteMetadataStore && metadata.startedEmpty !== undefined) {
         await rebuildRecords(metadata.startedEmpty, { metadata, drivers: options.drivers, logger, path: metadata.path, signal: options.signal });
@@ -122,7 +120,7 @@ export class VolumesService {
    * Creates a volume (idempotent for the same name and driver). The result has no `Status`. A name
    * bound to a driver that cannot be asked (a plugin that is away) is a conflict, whatever the driver.
    */
-  create(request: CreateVolumeRequest, options: SignalOptions = {}): Promise<VolumeInfo> {
+  create(request: CreateVolumeRequest, options: CallOptions = {}): Promise<VolumeInfo> {
     return this.#run(async () => {
       const { signal } = options;
       let name = request.name ?? '';
@@ -154,7 +152,7 @@ export class VolumesService {
    * ones (no driver `Path` calls). A driver that fails or exceeds the list deadline is named in
    * `warnings` and its known volumes are listed from the cache.
    */
-  list(filters: Filters, options: SignalOptions = {}): Promise<ListResult> {
+  list(filters: Filters, options: CallOptions = {}): Promise<ListResult> {
     return this.#run(async () => {
       const { signal } = options;
       const { volumes, warnings } = await this.#store.find(listQuery(filters), { signal });
@@ -197,13 +195,14 @@ export class VolumesService {
    * `all`); only anonymous ones unless `all` is true. One prune at a time. The daemon adds
    * `all=true` itself for API < 1.42.
    */
-  prune(filters: Filters, options: SignalOptions = {}): Promise<PruneReport> {
+  prune(filters: Filters, options: CallOptions = {}): Promise<PruneReport> {
     return this.#run(async () => {
       if (this.#pruneRunning) throw conflict('a prune operation is already running');
       this.#pruneRunning = true;
       try {
         return await pruneVolumes(filters, {
           store: this.#store,
+          sizer: this.#sizer,
           events: this.#events,
           logger: this.#logger,
           signal: options.signal,
@@ -212,6 +211,64 @@ export class VolumesService {
         this.#pruneRunning = false;
       }
     });
+  }
+
+  /**
+   * Every volume with its `UsageData` (`docker system df -v`; moby's `LocalVolumesSize`, which only
+   * lists local volumes without options): `Size` is the bytes under the directory of a local volume
+   * without options, walked off the event loop (see `DirectorySizer`), and `-1` where berth cannot
+   * know it: a volume on a plugin, a local volume with mount options (a device or a remote file
+   * system, not berth's disk), a directory that could not be walked; `RefCount` is the references
+   * held. Mountpoints are the cached ones, as in `list`. Calls that arrive while a walk runs share
+   * it; it stops once every caller has gone away.
+   */
+  diskUsage(options: CallOptions = {}): Promise<VolumeInfo[]> {
+    return this.#run(async () => {
+      let shared = this.#diskUsage;
+      if (shared === undefined) {
+        const controller = new AbortController();
+        const result = this.#measureDiskUsage(controller.signal);
+        const current = { result, controller, callers: 0 };
+        const forget = (): void => {
+          if (this.#diskUsage === current) this.#diskUsage = undefined;
+        };
+        result.then(forget, forget);
+        this.#diskUsage = shared = current;
+      }
+      shared.callers++;
+      try {
+        return await abortable(shared.result, options.signal);
+      } finally {
+        // The last caller gone (answered, or went away): a later call starts afresh.
+        if (--shared.callers === 0) {
+          if (this.#diskUsage === shared) this.#diskUsage = undefined;
+          shared.controller.abort(new Error('every caller of diskUsage went away'));
+        }
+      }
+    });
+  }
+
+  async #measureDiskUsage(signal: AbortSignal): Promise<VolumeInfo[]> {
+    const { volumes } = await this.#store.find({}, { signal });
+    const sized = volumes.filter((v) => v.driverName === DEFAULT_DRIVER_NAME && (v.options === null || Object.keys(v.options).length === 0));
+    const results = await this.#sizer.size(
+      sized.map((v) => v.volume.cachedPath()),
+      { signal },
+    );
+    const sizes = new Map<string, number>();
+    sized.forEach((v, i) => {
+      const result = results[i];
+      if (result !== undefined && 'size' in result) sizes.set(v.name, result.size);
+      else this.#logger.warn('Failed to determine size of volume', { volume: v.name, error: result?.error });
+    });
+    const infos = await Promise.all(volumes.map((v) => toListedVolumeInfo(v, signal)));
+    // The listed answers are kept and frozen (see `toListedVolumeInfo`): usage goes on a copy.
+    return infos.map((info) => ({ ...info, UsageData: { Size: sizes.get(info.Name) ?? -1, RefCount: this.#store.referenceCount(info.Name) } }));
+  }
+
+  /** Volumes and the references held on them, by driver, from memory (metrics). */
+  countByDriver(): Map<string, { volumes: number; references: number }> {
+    return this.#store.countByDriver();
   }
 
   /**
@@ -224,7 +281,7 @@ export class VolumesService {
    * Mounts and unmounts of one name run one at a time (other operations on it, and other names,
    * do not wait for them), so that the driver's mount count always follows the set of references.
    */
-  mount(name: string, ref: string, options: SignalOptions = {}): Promise<string> {
+  mount(name: string, ref: string, options: CallOptions = {}): Promise<string> {
     const { signal } = options;
     return this.#run(() =>
       this.#mounts.with(
@@ -254,7 +311,7 @@ export class VolumesService {
    * gone. A failed unmount keeps the reference (the volume may still be mounted). Emits `unmount`
    * with `{driver, ref}` when a reference was dropped.
    */
-  unmount(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
+  unmount(name: string, ref: string, options: CallOptions = {}): Promise<void> {
     const { signal } = options;
     return this.#run(() =>
       this.#mounts.with(
@@ -279,7 +336,7 @@ export class VolumesService {
   }
 
   /** Drops a reference without unmounting (moby's `Release`); an unknown reference is not an error. */
-  release(name: string, ref: string, options: SignalOptions = {}): Promise<void> {
+  release(name: string, ref: string, options: CallOptions = {}): Promise<void> {
     return this.#run(() => this.#store.release(name, ref, options));
   }
 
@@ -292,7 +349,9 @@ export class VolumesService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#diskUsage?.controller.abort(new Error('volume service is closing'));
     await Promise.allSettled([...this.#inflight]);
+    await this.#sizer.close();
     await this.#store.close();
   }
 

@@ -1,24 +1,18 @@
 /**
  * In-memory fakes of what the volume service consumes: drivers, a counting registry, an event sink
- * and a logger. Written against `src/types.ts` only (`@berth/volume-drivers` is built in parallel).
+ * and a logger, written against the interfaces alone.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError, invalidParameter, notFound, system, unavailable } from '@berth/errdefs';
 import { onTestFinished } from 'vitest';
+import type { Logger } from '@berth/logger';
+import type { CallOptions, Volume, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 import { MemoryMetadataStore } from '../src/memory-metadata-store.js';
 import type { MetadataStore, VolumeRecord } from '../src/metadata-store.js';
 import { SqliteMetadataStore } from '../src/sqlite-metadata-store.js';
-import type {
-  CallOptions,
-  Logger,
-  Volume,
-  VolumeDriver,
-  VolumeDriverRegistry,
-  VolumeEventSink,
-  VolumeScope,
-} from '../src/types.js';
+import type { VolumeDriverRegistry, VolumeEventSink } from '../src/types.js';
 import { metadataPath, VolumesService, type VolumesServiceOptions } from '../src/volumes-service.js';
 
 export const FAKE_CREATED_AT = new Date('2026-11-27T23:40:01.123Z');

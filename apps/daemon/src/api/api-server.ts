@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../logger.js';
-import { createRequestHandler, type RequestHandler } from './request-handler.js';
+import { ApiResponse } from './api-response.js';
+import { createRequestHandler, type RequestHandler, type RequestObserver } from './request-handler.js';
 import { writeJson } from './respond.js';
 import type { Route } from './router.js';
 import { prepareSocketPath, secureSocket } from './unix-socket.js';
@@ -11,6 +12,7 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Group owning the sockets; `undefined` leaves the daemon's own group. */
   gid?: number | undefined;
+  onRequest?: RequestObserver | undefined;
 }
 
 /** The Engine API served over one or more unix sockets. */
@@ -22,7 +24,7 @@ export class ApiServer {
 
   private constructor(options: ApiServerOptions) {
     this.#logger = options.logger;
-    this.#handler = createRequestHandler({ routes: options.routes, logger: options.logger, shutdown: this.#shutdown.signal });
+    this.#handler = createRequestHandler({ routes: options.routes, logger: options.logger, shutdown: this.#shutdown.signal, onRequest: options.onRequest });
   }
 
   static async listen(paths: readonly string[], options: ApiServerOptions): Promise<ApiServer> {
@@ -64,7 +66,7 @@ export class ApiServer {
 
   async #listen(path: string, gid: number | undefined): Promise<void> {
     await prepareSocketPath(path);
-    const server = createServer((req, res) => {
+    const server = createServer({ ServerResponse: ApiResponse }, (req, res) => {
       this.#handler(req, res).catch((err: unknown) => {
         this.#logger.error('request failed unexpectedly', { error: err, method: req.method, url: req.url });
         if (!res.headersSent) writeJson(res, 500, { message: err instanceof Error ? err.message : String(err) });

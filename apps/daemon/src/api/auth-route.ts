@@ -1,4 +1,5 @@
-import { goString, goStruct } from '../go-json/decode.js';
+import type { RegistryAuth } from '@berth/plugin-store';
+import { goString, goStruct } from '@berth/gocompat';
 import { readJson } from './read-json.js';
 import { writeJson } from './respond.js';
 import { route, type Route } from './router.js';
@@ -14,15 +15,7 @@ const AUTH_CONFIG = goStruct('registry.AuthConfig', {
   registrytoken: goString,
 });
 
-export interface LoginRequest {
-  username?: string | undefined;
-  password?: string | undefined;
-  serverAddress?: string | undefined;
-  identityToken?: string | undefined;
-  registryToken?: string | undefined;
-}
-
-export type Login = (request: LoginRequest, signal: AbortSignal) => Promise<{ Status: string; IdentityToken: string }>;
+export type Login = (request: RegistryAuth, signal: AbortSignal) => Promise<{ Status: string; IdentityToken: string }>;
 
 /**
  * `POST /auth` (moby's system router `postAuth`): `docker login` checks credentials through the

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { conflict, invalidParameter, notFound } from '@berth/errdefs';
 import type { Filters } from '@berth/filters';
-import type { PluginObject, PluginPrivilege } from '@berth/plugin-manager';
 import { encodeRegistryAuth } from '@berth/plugin-registry';
-import { familiarString, type NamedReference } from '@berth/plugin-store';
+import { familiarString, type NamedReference, type PluginObject, type PluginPrivilege } from '@berth/plugin-store';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { httpRequest } from '../../test/http-client.js';
 import { silentLogger } from '../logger.js';
@@ -76,7 +75,7 @@ class FakeBackend implements PluginBackend {
 class FakeRegistry implements PluginRegistryBackend {
   calls: Array<[string, ...unknown[]]> = [];
   fail: 'before' | 'after' | undefined;
-  async privileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null> {
+  async remotePrivileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null> {
     this.calls.push(['privileges', familiarString(ref), options.auth, options.headers]);
     if (ref.path.endsWith('unknown')) return [];
     if (ref.path.endsWith('plain')) return null;

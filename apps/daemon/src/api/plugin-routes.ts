@@ -1,12 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import { isNotFound, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import type { PluginObject, PluginPrivilege } from '@berth/plugin-manager';
-import type { JsonMessage, RegistryAuth } from '@berth/plugin-registry';
-import { parseNormalizedNamed, tagNameOnly, type NamedReference } from '@berth/plugin-store';
-import { goString, goStringSlice, goStruct, type GoType } from '../go-json/decode.js';
-import { atoi } from '../go-strconv.js';
-import { loadRegistry } from '../lazy-modules.js';
+import { decodeRegistryAuth } from '@berth/plugin-registry';
+import {
+  parseNormalizedNamed,
+  pluginNameForPull,
+  tagNameOnly,
+  type JsonMessage,
+  type NamedReference,
+  type PluginObject,
+  type PluginPrivilege,
+  type RegistryAuth,
+} from '@berth/plugin-store';
+import { atoi, goString, goStringSlice, goStruct, type GoType } from '@berth/gocompat';
 import type { RequestContext } from './context.js';
 import { boolValue, type Form } from './form.js';
 import { JsonMessageStream } from './json-stream.js';
@@ -39,11 +45,11 @@ export interface RegistryCallOptions {
 }
 
 /**
- * The registry side (moby's `Privileges`, `Pull`, `Upgrade`, `Push`); the daemon's
- * `RegistryPlugins` provides it.
+ * The registry side (moby's `Privileges`, `Pull`, `Upgrade`, `Push`); `@berth/plugin-manager`'s
+ * `PluginManager` provides it too.
  */
 export interface PluginRegistryBackend {
-  privileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null>;
+  remotePrivileges(ref: NamedReference, options: Omit<RegistryCallOptions, 'onProgress'>): Promise<PluginPrivilege[] | null>;
   pull(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void>;
   upgrade(ref: NamedReference, name: string, privileges: readonly PluginPrivilege[], options: RegistryCallOptions): Promise<void>;
   push(name: string, options: RegistryCallOptions): Promise<void>;
@@ -75,7 +81,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
     }),
     route('GET', '/plugins/privileges', async (ctx) => {
       const { ref } = parseRemoteRef(ctx.form().get('remote'));
-      const privileges = await registry.privileges(ref, { ...(await registryHeaders(ctx.req)), signal: ctx.signal });
+      const privileges = await registry.remotePrivileges(ref, { ...registryHeaders(ctx.req), signal: ctx.signal });
       writeJson(ctx.res, 200, privileges);
     }),
     route('DELETE', '/plugins/{name:.*}', async (ctx) => {
@@ -99,7 +105,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
       const privileges = await readPrivileges(ctx);
       const remote = form.get('remote');
       const { ref } = parseRemoteRef(remote);
-      const local = (await loadRegistry()).pullPluginName(remote, form.get('name'));
+      const local = pluginNameForPull(remote, form.get('name'));
       await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.pull(ref, local, privileges, options));
     }),
     route('POST', '/plugins/{name:.*}/push', async (ctx) => {
@@ -114,7 +120,7 @@ export function pluginRoutes(backend: PluginBackend, registry: PluginRegistryBac
         const privileges = await readPrivileges(ctx);
         const remote = form.get('remote');
         const { ref } = parseRemoteRef(remote);
-        const local = (await loadRegistry()).pullPluginName(remote, name(ctx));
+        const local = pluginNameForPull(remote, name(ctx));
         await streamed(ctx, { 'Docker-Plugin-Name': local }, (options) => registry.upgrade(ref, local, privileges, options));
       },
       { minVersion: '1.26' },
@@ -167,7 +173,7 @@ async function streamed(
 ): Promise<void> {
   const stream = new JsonMessageStream(ctx.res, { ...headers, 'Content-Type': 'application/json' });
   try {
-    await operation({ ...(await registryHeaders(ctx.req)), signal: ctx.signal, onProgress: (message) => stream.write(message) });
+    await operation({ ...registryHeaders(ctx.req), signal: ctx.signal, onProgress: (message) => stream.write(message) });
   } catch (err) {
     if (!stream.flushed) throw err;
     if (!ctx.signal.aborted) ctx.logger.error(`${ctx.req.method ?? 'POST'} ${ctx.req.url ?? ''} failed after streaming began`, { error: err });
@@ -180,8 +186,7 @@ async function streamed(
  * moby's `parseHeaders`: the `X-Meta-*` headers, forwarded to the registry, and `X-Registry-Auth`,
  * whose decoding errors are ignored ("to increase compatibility with the existing API").
  */
-async function registryHeaders(req: IncomingMessage): Promise<{ auth: RegistryAuth; headers: Record<string, string> }> {
-  const { decodeRegistryAuth } = await loadRegistry();
+function registryHeaders(req: IncomingMessage): { auth: RegistryAuth; headers: Record<string, string> } {
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(req.headers)) {
     if (!key.startsWith('x-meta-') || value === undefined) continue;

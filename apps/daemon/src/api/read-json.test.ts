@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { goString, goStringMap, goStruct } from '../go-json/decode.js';
+import { goString, goStringMap, goStruct } from '@berth/gocompat';
 import { readJson } from './read-json.js';
 
 const CREATE = goStruct('volume.CreateOptions', { Name: goString, Labels: goStringMap });

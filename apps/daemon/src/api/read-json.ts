@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { BerthError, invalidParameter } from '@berth/errdefs';
-import { decodeGo, GoUnmarshalTypeError, type GoType } from '../go-json/decode.js';
-import { decodeFirstValue, GoJsonError } from '../go-json/scanner.js';
+import { decodeFirstValue, decodeGo, GoJsonError, type GoType } from '@berth/gocompat';
 import { parseMediaType } from './media-type.js';
 
 /** JSON request bodies larger than this are refused (moby has no limit; a daemon should). */
@@ -40,7 +39,7 @@ export async function readJson(
     if (more) throw invalidParameter('unexpected content after JSON');
   } catch (err) {
     if (err instanceof GoJsonError && err.code === 'eof') throw invalidParameter('invalid JSON: got EOF while reading request body');
-    if (err instanceof GoJsonError || err instanceof GoUnmarshalTypeError) throw invalidParameter(`invalid JSON: ${err.message}`);
+    if (err instanceof GoJsonError) throw invalidParameter(`invalid JSON: ${err.message}`);
     throw err;
   }
   return decoded === undefined || decoded === null ? undefined : (decoded as Record<string, unknown>);

@@ -1,32 +1,11 @@
 import type { ServerResponse } from 'node:http';
-
-/**
- * JSON as Go's encoder writes it for moby's `WriteJSON` (HTML escaping off): one line, newline
- * terminated, U+2028/U+2029 escaped.
- */
-export function goJson(value: unknown): string {
-  return `${goJsonLine(value)}\n`;
-}
-
-/** `goJson` without its newline: for answers assembled from parts encoded on their own. */
-export function goJsonLine(value: unknown): string {
-  const json = JSON.stringify(value);
-  // Scanned once; replaced only in the rare answer that has them.
-  return LINE_SEPARATORS.test(json) ? json.replace(LINE_SEPARATORS_ALL, (c) => `\\u${c.charCodeAt(0).toString(16)}`) : json;
-}
-
-const LINE_SEPARATORS = /[\u2028\u2029]/;
-const LINE_SEPARATORS_ALL = /[\u2028\u2029]/g;
+import { goJsonText } from '@berth/gocompat';
 
 export function writeJson(res: ServerResponse, status: number, value: unknown): void {
-  writeEncodedJson(res, status, goJsonLine(value));
+  writeEncodedJson(res, status, goJsonText(value));
 }
 
-/**
- * An answer already encoded by `goJsonLine`, or assembled from parts it encoded. A large one (a
- * `volume ls` of thousands) is encoded once into the buffer that is sent: appending the newline,
- * or Node prepending the headers, to the string would copy all of it again just to flatten it.
- */
+/** An answer already encoded by `goJsonText`, or assembled from parts it encoded. */
 export function writeEncodedJson(res: ServerResponse, status: number, json: string): void {
   const length = Buffer.byteLength(json) + 1;
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': length });
@@ -34,6 +13,9 @@ export function writeEncodedJson(res: ServerResponse, status: number, json: stri
     res.end(`${json}\n`);
     return;
   }
+  // A large answer (a `volume ls` of thousands) is encoded once into the buffer that is sent:
+  // appending the newline to the string, or Node prepending the headers to it, would copy all of it
+  // again just to flatten it.
   const body = Buffer.allocUnsafe(length);
   body.write(json, 0, length - 1, 'utf8');
   body[length - 1] = 0x0a;

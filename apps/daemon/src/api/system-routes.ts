@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import os from 'node:os';
 import type { EventsService } from '../events/events-service.js';
 import { BERTH_VERSION, MAX_API_VERSION, MIN_API_VERSION } from '../version.js';
+import { goMap } from '@berth/gocompat';
 import { eventsRoute } from './events-route.js';
 import { writeEmpty, writeJson } from './respond.js';
 import { route, type Route } from './router.js';
@@ -178,5 +179,5 @@ function registryConfig(insecure: readonly string[]): Record<string, unknown> {
     if (entry.includes('/')) cidrs.push(entry);
     else indexConfigs[entry] = { Name: entry, Mirrors: [], Secure: false, Official: false };
   }
-  return { InsecureRegistryCIDRs: cidrs, IndexConfigs: indexConfigs, Mirrors: [] };
+  return { InsecureRegistryCIDRs: cidrs, IndexConfigs: goMap(indexConfigs), Mirrors: [] };
 }

@@ -1,33 +1,13 @@
 import type { Filters } from '@berth/filters';
-import { goJsonLine } from './respond.js';
-
-/** The Engine API `Volume` object as the volume service produces it. */
-export interface VolumeInfo {
-  CreatedAt?: string | undefined;
-  Driver: string;
-  Labels: Record<string, string> | null;
-  Mountpoint: string;
-  Name: string;
-  Options: Record<string, string> | null;
-  Scope: string;
-  Status?: Record<string, unknown> | undefined;
-  UsageData?: { RefCount: number; Size: number } | undefined;
-}
-
-export interface PruneReport {
-  VolumesDeleted: string[];
-  SpaceReclaimed: number;
-}
+import { goAnyValue, goJsonText, goMap } from '@berth/gocompat';
+import type { CallOptions } from '@berth/volume-drivers';
+import type { PruneReport, VolumeInfo } from '@berth/volume-service';
 
 export interface CreateVolumeOptions {
   name?: string;
   driver?: string;
   driverOpts?: Record<string, string>;
   labels?: Record<string, string>;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -45,17 +25,20 @@ export interface VolumeBackend {
   getDriverList(): string[];
 }
 
-/** The volume in Go's field order, `Labels`/`Options` `null` when unset, empty optionals left out. */
+/**
+ * The volume in Go's field order, `Labels`/`Options` `null` when unset, empty optionals left out,
+ * and the keys of its maps in Go's order.
+ */
 export function apiVolume(v: VolumeInfo): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (v.CreatedAt !== undefined && v.CreatedAt !== '') out.CreatedAt = v.CreatedAt;
   out.Driver = v.Driver;
-  out.Labels = v.Labels ?? null;
+  out.Labels = goMap(v.Labels ?? null);
   out.Mountpoint = v.Mountpoint;
   out.Name = v.Name;
-  out.Options = v.Options ?? null;
+  out.Options = goMap(v.Options ?? null);
   out.Scope = v.Scope;
-  if (v.Status !== undefined && Object.keys(v.Status).length > 0) out.Status = v.Status;
+  if (v.Status !== undefined && Object.keys(v.Status).length > 0) out.Status = goAnyValue(v.Status);
   if (v.UsageData !== undefined) out.UsageData = v.UsageData;
   return out;
 }
@@ -68,7 +51,7 @@ export function apiVolume(v: VolumeInfo): Record<string, unknown> {
 export function apiVolumeJson(v: VolumeInfo): string {
   let json = encoded.get(v);
   if (json === undefined) {
-    json = goJsonLine(apiVolume(v));
+    json = goJsonText(apiVolume(v));
     if (Object.isFrozen(v)) encoded.set(v, json);
   }
   return json;

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { httpRequest } from '../../test/http-client.js';
 import { silentLogger } from '../logger.js';
 import { ApiServer } from './api-server.js';
-import type { CreateVolumeOptions, VolumeBackend, VolumeInfo } from './volume-backend.js';
+import type { VolumeInfo } from '@berth/volume-service';
+import type { CreateVolumeOptions, VolumeBackend } from './volume-backend.js';
 import { volumeRoutes } from './volume-routes.js';
 
 /** Records what the routes hand to the service, and answers like it. */

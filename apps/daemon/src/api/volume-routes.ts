@@ -1,12 +1,13 @@
 import { invalidParameter, unavailable, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import { goString, goStringMap, goStruct } from '../go-json/decode.js';
+import { goJsonText, goString, goStringMap, goStruct } from '@berth/gocompat';
 import { versionLessThan } from './api-version.js';
 import type { RequestContext } from './context.js';
 import { boolValue } from './form.js';
 import { readJson } from './read-json.js';
-import { goJsonLine, writeEmpty, writeEncodedJson, writeJson } from './respond.js';
+import { writeEmpty, writeEncodedJson, writeJson } from './respond.js';
 import { route, type Route } from './router.js';
+import { noSwarm } from './scope.js';
 import { apiVolumeJson, type CreateVolumeOptions, type VolumeBackend } from './volume-backend.js';
 
 /** moby's `volume.CreateOptions`. */
@@ -24,9 +25,6 @@ const MOUNT_REQUEST = goStruct('volume.MountRequest', { ID: goString });
 /** Cluster volumes (and anonymous-only prune) arrived with this API version. */
 const CLUSTER_VOLUMES_VERSION = '1.42';
 
-const NO_SWARM =
-  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
-
 /**
  * The volume router, in moby's order, plus berth's mount extension. There is no swarm: cluster
  * volume requests get moby's "swarm unavailable" answers.
@@ -43,7 +41,7 @@ export function volumeRoutes(backend: VolumeBackend): Route[] {
       }
       const { volumes, warnings } = await backend.list(filters, { signal: ctx.signal });
       // `{"Volumes":[...],"Warnings":...}` from each volume's own encoding (see `apiVolumeJson`).
-      const encoded = `{"Volumes":[${volumes.map(apiVolumeJson).join(',')}],"Warnings":${warnings.length > 0 ? goJsonLine(warnings) : 'null'}}`;
+      const encoded = `{"Volumes":[${volumes.map(apiVolumeJson).join(',')}],"Warnings":${warnings.length > 0 ? goJsonText(warnings) : 'null'}}`;
       writeEncodedJson(ctx.res, 200, encoded);
     }),
     route('GET', '/volumes/{name:.*}', async (ctx) => {
@@ -54,7 +52,7 @@ export function volumeRoutes(backend: VolumeBackend): Route[] {
     route('POST', '/volumes/create', async (ctx) => {
       ctx.form();
       const body = (await readJson(ctx.req, CREATE_OPTIONS)) ?? {};
-      if (isSet(body.ClusterVolumeSpec) && !versionLessThan(ctx.apiVersion, CLUSTER_VOLUMES_VERSION)) throw unavailable(NO_SWARM);
+      if (isSet(body.ClusterVolumeSpec) && !versionLessThan(ctx.apiVersion, CLUSTER_VOLUMES_VERSION)) throw noSwarm();
       const volume = await backend.create(createOptions(body), { signal: ctx.signal });
       writeEncodedJson(ctx.res, 201, apiVolumeJson(volume));
     }),

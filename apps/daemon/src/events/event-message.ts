@@ -1,3 +1,5 @@
+import { goJsonText, goMap } from '@berth/gocompat';
+
 /** One event of `GET /events` (moby's `events.Message`, without the legacy container/image fields). */
 export interface EventMessage {
   readonly Type: string;
@@ -15,15 +17,15 @@ export interface EventActor {
   readonly Attributes: Readonly<Record<string, string>>;
 }
 
-/** The JSON moby writes: Go's field order, attribute keys sorted (Go sorts map keys). */
+/** The JSON moby writes: Go's field order, attribute keys in Go's order (it sorts map keys). */
 export function encodeEvent(message: EventMessage): string {
-  const attributes = Object.fromEntries(Object.entries(message.Actor.Attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  const head = JSON.stringify({
+  const head = goJsonText({
     Type: message.Type,
     Action: message.Action,
-    Actor: { ID: message.Actor.ID, Attributes: attributes },
+    Actor: { ID: message.Actor.ID, Attributes: goMap(message.Actor.Attributes) },
     scope: message.scope,
     time: message.time,
   });
+  // Unix nanoseconds exceed 2^53: written from the bigint, digit for digit.
   return `${head.slice(0, -1)},"timeNano":${message.timeNano.toString()}}`;
 }

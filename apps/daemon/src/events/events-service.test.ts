@@ -79,6 +79,19 @@ describe('EventsService', () => {
     expect(seen).toEqual([]);
   });
 
+  it('stamps nanoseconds of the wall clock, not milliseconds padded with zeros', async () => {
+    const events = new EventsService();
+    const stamps: bigint[] = [];
+    for (let i = 0; i < 20; i++) {
+      stamps.push(events.now());
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(stamps.filter((t) => t % 1_000_000n !== 0n).length).toBeGreaterThan(15);
+    const wall = BigInt(Date.now()) * 1_000_000n;
+    const last = stamps.at(-1) as bigint;
+    expect(last <= wall + 10_000_000n && last >= wall - 50_000_000n).toBe(true);
+  });
+
   it('stamps strictly increasing times on its default clock', () => {
     const events = new EventsService();
     const stamps = Array.from({ length: 100 }, () => events.now());

@@ -37,7 +37,7 @@ export class EventsService {
   constructor(options: EventsServiceOptions = {}) {
     this.#historySize = options.historySize ?? 256;
     this.#queueSize = options.queueSize ?? 1024;
-    this.#now = options.now ?? monotonicWallClock();
+    this.#now = options.now ?? nanosecondWallClock();
     this.#logger = options.logger ?? silentLogger;
   }
 
@@ -166,12 +166,32 @@ export class Subscription implements AsyncIterable<EventMessage> {
   }
 }
 
-/** Wall-clock nanoseconds that never repeat or go back within the process. */
-function monotonicWallClock(): () => bigint {
+/**
+ * Wall-clock unix nanoseconds, with the nanosecond digits of the process's monotonic clock (as Go's
+ * `time.Now().UnixNano()`), never repeating or going back within the process. The wall clock is
+ * read to the millisecond only, so the monotonic clock carries the time from a starting point taken
+ * from the wall clock; when the two drift apart by more than a few milliseconds (the system clock
+ * was set), the starting point is taken again.
+ */
+function nanosecondWallClock(): () => bigint {
+  // The process's start on the wall clock plus the time since, to a fraction of a microsecond.
+  let originHr = process.hrtime.bigint();
+  let origin = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+  const anchor = (): void => {
+    originHr = process.hrtime.bigint();
+    origin = BigInt(Date.now()) * 1_000_000n;
+  };
   let last = 0n;
   return () => {
-    const now = BigInt(Date.now()) * 1_000_000n;
+    let now = origin + (process.hrtime.bigint() - originHr);
+    const driftMs = Number(now / 1_000_000n) - Date.now();
+    if (driftMs > DRIFT_TOLERANCE_MS || driftMs < -DRIFT_TOLERANCE_MS) {
+      anchor();
+      now = origin + (process.hrtime.bigint() - originHr);
+    }
     last = now > last ? now : last + 1n;
     return last;
   };
 }
+
+const DRIFT_TOLERANCE_MS = 5;

@@ -1,0 +1,2 @@
+export { noopLogger } from './logger.js';
+export type { Logger, LogFields } from './logger.js';
