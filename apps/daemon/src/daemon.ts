@@ -202,7 +202,6 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       // durable: no fsync of directories on the request path (see the volume service's README).
       syncDirectories: false,
       logger: logger.child({ component: 'local-driver' }),
-      onRootSync: metrics?.fsyncObserver('volumes-root'),
     });
     drivers.register(local);
 

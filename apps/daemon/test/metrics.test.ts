@@ -99,7 +99,6 @@ describeWith('berthd metrics scraped by Prometheus', pluginRequirements() ?? pro
 
     await p.until('berth_metadata_commits_total{durability="durable"}', (r) => value(r) >= 5);
     await p.until('berth_fsync_duration_seconds_count{target="metadata-wal"}', (r) => value(r) >= 1);
-    await p.until('berth_fsync_duration_seconds_count{target="volumes-root"}', (r) => value(r) >= 1);
     await p.until('berth_group_commit_batch_size_sum{target="metadata-wal"} / berth_group_commit_batch_size_count{target="metadata-wal"}', (r) => value(r) >= 1);
 
     await p.until('process_resident_memory_bytes{job="berthd"}', (r) => value(r) > 10_000_000);

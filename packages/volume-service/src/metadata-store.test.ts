@@ -293,10 +293,28 @@ describe('SqliteMetadataStore', () => {
     expect(await store.list()).toEqual([{ name: 'old', driver: 'local', labels: { a: '1' }, options: null, pending: false, refs: ['r1'] }]);
     await store.put({ name: 'new', driver: 'local', labels: null, options: null, createdAt: 1234 });
     expect((await store.get('new'))?.createdAt).toBe(1234);
+    // The references still belong to their volume: they go with it.
+    await store.delete(['old']);
     await store.close();
     const check = new Database(path, { readonly: true });
     expect(check.pragma('user_version', { simple: true })).toBe(2);
+    expect((check.pragma('table_info(volumes)') as Array<{ name: string }>).map((c) => c.name)).toEqual(['name', 'driver', 'pending', 'created_at', 'labels', 'options']);
+    expect(check.prepare('SELECT count(*) AS n FROM refs').get()).toEqual({ n: 0 });
     check.close();
+  });
+
+  it('acknowledges a pending create by rewriting one page, whatever the size of its labels', async () => {
+    const path = join(await scratchDir(), 'metadata.sqlite');
+    const store = await SqliteMetadataStore.open(path);
+    const record = { name: 'fat', driver: 'local', labels: { blob: 'x'.repeat(256 * 1024) }, options: null };
+    await store.put({ name: 'warm-up', driver: 'local', labels: null, options: null });
+    await store.markPending({ ...record, createdAt: 1_800_000_000_000 });
+    const before = (await stat(`${path}-wal`)).size;
+    await store.put({ ...record, createdAt: 1_800_000_000_123 });
+    // One 4 KiB page and its frame header (24 bytes) in the WAL; 65 pages were the labels.
+    expect((await stat(`${path}-wal`)).size - before).toBe(4096 + 24);
+    expect((await store.get('fat'))?.createdAt).toBe(1_800_000_000_123);
+    await store.close();
   });
 
   it('reads a damaged map cell as no map rather than failing', async () => {

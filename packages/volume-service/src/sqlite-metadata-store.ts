@@ -35,15 +35,25 @@ export interface EmptyStart {
 /** 2 added `volumes.created_at`; a version-1 database is migrated in place when opened. */
 const SCHEMA_VERSION = 2;
 
-const SCHEMA = `
-  CREATE TABLE volumes (
+/**
+ * The large columns come last: a record whose labels do not fit in its page continues in
+ * overflow pages, and a field stored after them would live in the last of those. `pending` and
+ * `created_at` change when a create is acknowledged; stored before the maps, that commit rewrites
+ * one page, whatever the size of the labels.
+ */
+const VOLUMES_TABLE = (name: string): string => `
+  CREATE TABLE ${name} (
     name       TEXT PRIMARY KEY NOT NULL,
     driver     TEXT NOT NULL,
-    labels     TEXT,
-    options    TEXT,
     pending    INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER
+    created_at INTEGER,
+    labels     TEXT,
+    options    TEXT
   ) STRICT;
+`;
+
+const SCHEMA = `
+  ${VOLUMES_TABLE('volumes')}
   CREATE TABLE refs (
     name TEXT NOT NULL REFERENCES volumes (name) ON DELETE CASCADE,
     ref  TEXT NOT NULL,
@@ -51,9 +61,18 @@ const SCHEMA = `
   ) STRICT;
 `;
 
-/** What each older schema version needs to become the current one. */
+/**
+ * What each older schema version needs to become the current one; run with foreign keys off (the
+ * table is rebuilt: SQLite's way of reordering columns, whose dropped table would take the
+ * references with it otherwise).
+ */
 const MIGRATIONS: Readonly<Record<number, string>> = {
-  1: 'ALTER TABLE volumes ADD COLUMN created_at INTEGER;',
+  1: `
+    ${VOLUMES_TABLE('volumes_v2')}
+    INSERT INTO volumes_v2 (name, driver, pending, labels, options) SELECT name, driver, pending, labels, options FROM volumes;
+    DROP TABLE volumes;
+    ALTER TABLE volumes_v2 RENAME TO volumes;
+  `,
 };
 
 export interface SqliteMetadataStoreOptions {
@@ -487,19 +506,27 @@ function prepareStatements(db: Database.Database) {
 }
 
 function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    let version = db.pragma('user_version', { simple: true }) as number;
-    if (version === SCHEMA_VERSION) return;
-    if (version === 0) {
-      db.exec(SCHEMA);
-    } else {
-      if (version > SCHEMA_VERSION || MIGRATIONS[version] === undefined) {
-        throw new Error(`unsupported schema version ${version} (this berth supports ${SCHEMA_VERSION})`);
+  // Outside the transaction: SQLite ignores the pragma inside one.
+  db.pragma('foreign_keys = OFF');
+  try {
+    db.transaction(() => {
+      let version = db.pragma('user_version', { simple: true }) as number;
+      if (version === SCHEMA_VERSION) return;
+      if (version === 0) {
+        db.exec(SCHEMA);
+      } else {
+        if (version > SCHEMA_VERSION || MIGRATIONS[version] === undefined) {
+          throw new Error(`unsupported schema version ${version} (this berth supports ${SCHEMA_VERSION})`);
+        }
+        for (; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]!);
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new Error(`the migration left ${broken.length} references without their volume`);
       }
-      for (; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]!);
-    }
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
+  } finally {
+    db.pragma('foreign_keys = ON');
+  }
 }
 
 /**

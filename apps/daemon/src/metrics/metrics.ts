@@ -5,8 +5,11 @@ export interface VolumeCounts {
   countByDriver(): ReadonlyMap<string, { readonly volumes: number; readonly references: number }>;
 }
 
-/** What an fsync made durable: the metadata database's WAL, or the local driver's volumes root. */
-export type FsyncTarget = 'metadata-wal' | 'volumes-root';
+/**
+ * What an fsync made durable: the metadata database's WAL (berthd's local driver syncs no
+ * directory: the WAL's sync is the durable point of its creates and removes too).
+ */
+export type FsyncTarget = 'metadata-wal';
 
 /**
  * berthd's Prometheus metrics (`--metrics-addr`): the observers the packages and the API server
@@ -66,7 +69,7 @@ export async function createMetrics(): Promise<DaemonMetrics> {
   });
   const fsyncs = new prom.Histogram({
     name: 'berth_fsync_duration_seconds',
-    help: 'fsyncs that made writes durable, by target (metadata-wal, volumes-root), and how long they took.',
+    help: 'fsyncs that made writes durable, by target (metadata-wal), and how long they took.',
     labelNames: ['target'] as const,
     buckets: LATENCY_BUCKETS,
     registers,
