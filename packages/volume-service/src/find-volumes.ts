@@ -36,31 +36,33 @@ export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: Ab
   const all = await allDrivers(deps.drivers, deps.listTimeoutMs, signal);
   const wanted = query.drivers;
   const selected = wanted === undefined ? all.drivers : all.drivers.filter((d) => wanted.includes(d.name));
-  const listed = await Promise.all(selected.map((d) => listDriver(deps, d, signal)));
+  const listed = await Promise.all(selected.map((d) => listDriver(deps, d, query, signal)));
   signal?.throwIfAborted();
   if (all.warning !== undefined) {
     const seen = new Set(all.drivers.map((d) => d.name));
     const unseen = (name: string): boolean => !seen.has(name) && (wanted === undefined || wanted.includes(name));
-    listed.push({ volumes: cachedVolumes(deps, unseen), warning: opError('list', '', all.warning).message });
+    listed.push({ volumes: cachedVolumes(deps, unseen, query), warning: opError('list', '', all.warning).message });
   }
   for (const { name, error } of all.leftOut) {
     if (wanted !== undefined && !wanted.includes(name)) continue;
-    listed.push({ volumes: cachedVolumes(deps, (driverName) => driverName === name), warning: opError('list', name, error).message });
+    listed.push({ volumes: cachedVolumes(deps, (driverName) => driverName === name, query), warning: opError('list', name, error).message });
   }
 
   const warnings: string[] = [];
   const volumes: StoredVolume[] = [];
   for (const result of listed) {
     if (result.warning !== undefined) warnings.push(result.warning);
-    for (const v of result.volumes) if (selects(deps, v, query)) volumes.push(v);
+    for (const v of result.volumes) volumes.push(v);
   }
   volumes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { volumes, warnings };
 }
 
+/** The volumes of one driver that `query` selects, with what the store knows of them. */
 async function listDriver(
   deps: FindDeps,
   driver: VolumeDriver,
+  query: VolumeQuery,
   signal: AbortSignal | undefined,
 ): Promise<{ volumes: StoredVolume[]; warning?: string }> {
   const ms = deps.listTimeoutMs;
@@ -68,45 +70,60 @@ async function listDriver(
     const [volumes, scope] = await withDeadline(ms, `driver did not answer within ${ms}ms`, signal, (s) =>
       Promise.all([driver.list({ signal: s }), scopeOf(driver, s)]),
     );
-    return { volumes: volumes.map((v) => withMetadata(deps, v, scope)) };
+    const selected: StoredVolume[] = [];
+    for (const volume of volumes) {
+      const stored = select(deps, volume, scope, query);
+      if (stored !== undefined) selected.push(stored);
+    }
+    return { volumes: selected };
   } catch (err) {
     signal?.throwIfAborted();
-    return { volumes: cachedVolumes(deps, (name) => name === driver.name), warning: opError('list', driver.name, err).message };
+    return { volumes: cachedVolumes(deps, (name) => name === driver.name, query), warning: opError('list', driver.name, err).message };
   }
 }
 
-/** The store's volumes on the drivers `which` selects. */
-function cachedVolumes({ cache }: FindDeps, which: (driverName: string) => boolean): StoredVolume[] {
+/** The store's volumes on the drivers `which` selects, that `query` selects. */
+function cachedVolumes({ cache }: FindDeps, which: (driverName: string) => boolean, query: VolumeQuery): StoredVolume[] {
   const known: StoredVolume[] = [];
-  for (const [name, entry] of cache) if (which(entry.driverName)) known.push(snapshot(name, entry));
+  for (const [name, entry] of cache) {
+    if (!which(entry.driverName)) continue;
+    const stored = snapshot(name, entry);
+    if (matches(stored, entry, query)) known.push(stored);
+  }
   return known;
 }
 
-function withMetadata({ cache }: FindDeps, volume: Volume, scope: VolumeScope): StoredVolume {
+/**
+ * A listed volume with the store's labels and options, when `query` selects it (one lookup of its
+ * binding). A volume whose name is bound to another driver is dropped. The cached volume itself (a
+ * driver that keeps its volumes in memory lists the same objects) is the entry's own snapshot, so
+ * what is derived from it is kept with it.
+ */
+function select({ cache, logger }: FindDeps, volume: Volume, scope: VolumeScope, query: VolumeQuery): StoredVolume | undefined {
   const entry = cache.get(volume.name);
-  // The cached volume itself (a driver that keeps its volumes in memory lists the same objects):
-  // the entry's own snapshot, and what is derived from it.
-  if (entry !== undefined && entry.volume === volume && entry.scope === scope && entry.driverName === volume.driverName) return snapshot(volume.name, entry);
-  return {
-    name: volume.name,
-    driverName: volume.driverName,
-    scope,
-    labels: entry?.labels ?? null,
-    options: entry?.options ?? null,
-    volume,
-    createdAt: entry?.driverName === volume.driverName ? entry.createdAt : undefined,
-  };
+  if (entry !== undefined && entry.driverName !== volume.driverName) {
+    logger.warn(
+      `Volume name ${volume.name} already exists for driver ${entry.driverName}, not including volume returned by ${volume.driverName}`,
+    );
+    return undefined;
+  }
+  const stored =
+    entry !== undefined && entry.volume === volume && entry.scope === scope
+      ? snapshot(volume.name, entry)
+      : {
+          name: volume.name,
+          driverName: volume.driverName,
+          scope,
+          labels: entry?.labels ?? null,
+          options: entry?.options ?? null,
+          volume,
+          createdAt: entry?.createdAt,
+        };
+  return matches(stored, entry, query) ? stored : undefined;
 }
 
-function selects({ cache, logger }: FindDeps, volume: StoredVolume, query: VolumeQuery): boolean {
-  const bound = cache.get(volume.name);
-  if (bound !== undefined && bound.driverName !== volume.driverName) {
-    logger.warn(
-      `Volume name ${volume.name} already exists for driver ${bound.driverName}, not including volume returned by ${volume.driverName}`,
-    );
-    return false;
-  }
-  const referenced = bound !== undefined && bound.refs.size > 0;
+function matches(volume: StoredVolume, entry: CacheEntry | undefined, query: VolumeQuery): boolean {
+  const referenced = entry !== undefined && entry.refs.size > 0;
   if (query.referenced !== undefined && referenced !== query.referenced) return false;
   return query.match?.(volume) ?? true;
 }

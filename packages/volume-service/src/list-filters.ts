@@ -24,8 +24,11 @@ export function listQuery(filters: Filters): VolumeQuery {
   const drivers = filters.get('driver');
   const byName = filters.contains('name');
   const byLabel = labelMatcher(filters);
-  const match = (v: StoredVolume): boolean => (!byName || filters.match('name', v.name)) && byLabel(v);
-  const query: { -readonly [K in keyof VolumeQuery]: VolumeQuery[K] } = { match };
+  const query: { -readonly [K in keyof VolumeQuery]: VolumeQuery[K] } = {};
+  // Without a name or label filter every volume matches: no call per volume.
+  if (byName || filters.contains('label') || filters.contains('label!')) {
+    query.match = (v: StoredVolume): boolean => (!byName || filters.match('name', v.name)) && byLabel(v);
+  }
   if (drivers.length > 0) query.drivers = drivers;
   if (filters.contains('dangling')) query.referenced = !filters.getBoolOrDefault('dangling', false);
   return query;

@@ -7,19 +7,32 @@ export function writeJson(res: ServerResponse, status: number, value: unknown): 
 
 /** An answer already encoded by `goJsonText`, or assembled from parts it encoded. */
 export function writeEncodedJson(res: ServerResponse, status: number, json: string): void {
-  const length = Buffer.byteLength(json) + 1;
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': length });
-  if (length < LARGE_ANSWER) {
-    res.end(`${json}\n`);
+  if (json.length < LARGE_ANSWER) {
+    const body = `${json}\n`;
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
     return;
   }
-  // A large answer (a `volume ls` of thousands) is encoded once into the buffer that is sent:
-  // appending the newline to the string, or Node prepending the headers to it, would copy all of it
-  // again just to flatten it.
+  writeJsonBody(res, status, jsonBody(json));
+}
+
+/** An answer's bytes as `jsonBody` makes them. */
+export function writeJsonBody(res: ServerResponse, status: number, body: Buffer): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+  res.end(body);
+}
+
+/**
+ * The bytes of an answer encoded by `goJsonText`, newline terminated. Encoded once into the buffer
+ * that is sent: appending the newline to the string, or Node prepending the headers to it, would
+ * copy all of a large answer (a `volume ls` of thousands) again just to flatten it.
+ */
+export function jsonBody(json: string): Buffer {
+  const length = Buffer.byteLength(json) + 1;
   const body = Buffer.allocUnsafe(length);
   body.write(json, 0, length - 1, 'utf8');
   body[length - 1] = 0x0a;
-  res.end(body);
+  return body;
 }
 
 const LARGE_ANSWER = 64 * 1024;

@@ -2,6 +2,7 @@ import type { Filters } from '@berth/filters';
 import { goAnyValue, goJsonText, goMap } from '@berth/gocompat';
 import type { CallOptions } from '@berth/volume-drivers';
 import type { PruneReport, VolumeInfo } from '@berth/volume-service';
+import { jsonBody } from './respond.js';
 
 export interface CreateVolumeOptions {
   name?: string;
@@ -58,3 +59,29 @@ export function apiVolumeJson(v: VolumeInfo): string {
 }
 
 const encoded = new WeakMap<VolumeInfo, string>();
+
+/**
+ * `volume ls` answers as the bytes sent: `{"Volumes":[...],"Warnings":...}` from each volume's own
+ * encoding (`apiVolumeJson`). The last answer is kept with what it showed: a list of the very same
+ * volumes (the frozen answers the service keeps until a volume changes, compared one by one, in
+ * order) with the same warnings is the same bytes, sent again without encoding thousands of volumes.
+ */
+export class VolumeListEncoder {
+  #last: { volumes: readonly VolumeInfo[]; warnings: string; body: Buffer } | undefined;
+
+  encode(volumes: readonly VolumeInfo[], warnings: readonly string[]): Buffer {
+    const warned = warnings.length > 0 ? goJsonText(warnings) : 'null';
+    const last = this.#last;
+    if (last !== undefined && last.warnings === warned && sameObjects(last.volumes, volumes)) return last.body;
+    const body = jsonBody(`{"Volumes":[${volumes.map(apiVolumeJson).join(',')}],"Warnings":${warned}}`);
+    // Only an answer made of kept (frozen) volumes can be shown again; a plugin's are made anew each time.
+    this.#last = volumes.every((v) => Object.isFrozen(v)) ? { volumes, warnings: warned, body } : undefined;
+    return body;
+  }
+}
+
+function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

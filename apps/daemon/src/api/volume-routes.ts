@@ -1,14 +1,14 @@
 import { invalidParameter, unavailable, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
-import { goJsonText, goString, goStringMap, goStruct } from '@berth/gocompat';
+import { goString, goStringMap, goStruct } from '@berth/gocompat';
 import { versionLessThan } from './api-version.js';
 import type { RequestContext } from './context.js';
 import { boolValue } from './form.js';
 import { readJson } from './read-json.js';
-import { writeEmpty, writeEncodedJson, writeJson } from './respond.js';
+import { writeEmpty, writeEncodedJson, writeJson, writeJsonBody } from './respond.js';
 import { route, type Route } from './router.js';
 import { noSwarm } from './scope.js';
-import { apiVolumeJson, type CreateVolumeOptions, type VolumeBackend } from './volume-backend.js';
+import { apiVolumeJson, VolumeListEncoder, type CreateVolumeOptions, type VolumeBackend } from './volume-backend.js';
 
 /** moby's `volume.CreateOptions`. */
 const CREATE_OPTIONS = goStruct('volume.CreateOptions', {
@@ -30,6 +30,7 @@ const CLUSTER_VOLUMES_VERSION = '1.42';
  * volume requests get moby's "swarm unavailable" answers.
  */
 export function volumeRoutes(backend: VolumeBackend): Route[] {
+  const lists = new VolumeListEncoder();
   return [
     route('GET', '/volumes', async (ctx) => {
       const form = ctx.form();
@@ -40,9 +41,7 @@ export function volumeRoutes(backend: VolumeBackend): Route[] {
         throw wrap(err, 'error reading volume filters');
       }
       const { volumes, warnings } = await backend.list(filters, { signal: ctx.signal });
-      // `{"Volumes":[...],"Warnings":...}` from each volume's own encoding (see `apiVolumeJson`).
-      const encoded = `{"Volumes":[${volumes.map(apiVolumeJson).join(',')}],"Warnings":${warnings.length > 0 ? goJsonText(warnings) : 'null'}}`;
-      writeEncodedJson(ctx.res, 200, encoded);
+      writeJsonBody(ctx.res, 200, lists.encode(volumes, warnings));
     }),
     route('GET', '/volumes/{name:.*}', async (ctx) => {
       ctx.form();
