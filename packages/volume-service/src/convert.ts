@@ -23,10 +23,11 @@ export async function toVolumeInfo(v: StoredVolume, options: ToVolumeInfoOptions
 }
 
 /**
- * `toVolumeInfo` without a promise, for volumes whose creation time is known locally
- * (`createdAtSync`); `undefined` for the others, which need `toVolumeInfo`.
+ * `toVolumeInfo` without a promise, for volumes whose creation time is known locally (the
+ * store's, or the driver's `createdAtSync`); `undefined` for the others, which need `toVolumeInfo`.
  */
 export function toVolumeInfoSync(v: StoredVolume, options: ToVolumeInfoOptions): VolumeInfo | undefined {
+  if (v.createdAt !== undefined) return build(v, v.createdAt, options);
   if (v.volume.createdAtSync === undefined) return undefined;
   let createdAt: Date | undefined;
   try {

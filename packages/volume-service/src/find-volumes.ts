@@ -2,6 +2,7 @@ import type { Logger } from '@berth/logger';
 import type { Volume, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 import { allDrivers } from './all-drivers.js';
 import { withDeadline } from './deadline.js';
+import type { GlobalVolumes } from './global-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
 import { scopeOf } from './lookup.js';
 import { opError } from './op-error.js';
@@ -14,6 +15,8 @@ export interface FindDeps {
   cache: ReadonlyMap<string, CacheEntry>;
   logger: Logger;
   listTimeoutMs: number;
+  /** Global volumes: their labels, options, creation time and every host's references come from the cluster's cache. */
+  global?: GlobalVolumes | undefined;
 }
 
 export interface FindResult {
@@ -30,6 +33,9 @@ export interface FindResult {
  * Listing the drivers is bounded too: when the registry cannot list its plugins in time, the
  * drivers it knows are listed, a `list: <err>` warning says so, and the volumes the store knows on
  * the other drivers are listed from the cache.
+ *
+ * Global volumes are described from the cluster store's cache (never waiting for the cluster); while
+ * the cluster cannot be reached, its warning says that this may be stale.
  */
 export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: AbortSignal | undefined): Promise<FindResult> {
   const all = await allDrivers(deps.drivers, deps.listTimeoutMs, signal);
@@ -44,6 +50,8 @@ export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: Ab
   }
 
   const warnings: string[] = [];
+  const clusterWarning = deps.global?.cluster.warning();
+  if (clusterWarning !== undefined) warnings.push(clusterWarning);
   const volumes: StoredVolume[] = [];
   for (const result of listed) {
     if (result.warning !== undefined) warnings.push(result.warning);
@@ -71,15 +79,19 @@ async function listDriver(
 }
 
 /** The store's volumes on the drivers `which` selects. */
-function cachedVolumes({ cache }: FindDeps, which: (driverName: string) => boolean): StoredVolume[] {
+function cachedVolumes({ cache, global }: FindDeps, which: (driverName: string) => boolean): StoredVolume[] {
   const known: StoredVolume[] = [];
-  for (const [name, entry] of cache) if (which(entry.driverName)) known.push(snapshot(name, entry));
+  for (const [name, entry] of cache) {
+    if (!which(entry.driverName)) continue;
+    const volume = snapshot(name, entry);
+    known.push(global?.view(volume) ?? volume);
+  }
   return known;
 }
 
-function withMetadata({ cache }: FindDeps, volume: Volume, scope: VolumeScope): StoredVolume {
+function withMetadata({ cache, global }: FindDeps, volume: Volume, scope: VolumeScope): StoredVolume {
   const entry = cache.get(volume.name);
-  return {
+  const stored: StoredVolume = {
     name: volume.name,
     driverName: volume.driverName,
     scope,
@@ -87,9 +99,10 @@ function withMetadata({ cache }: FindDeps, volume: Volume, scope: VolumeScope): 
     options: entry?.options ?? null,
     volume,
   };
+  return global?.view(stored) ?? stored;
 }
 
-function selects({ cache, logger }: FindDeps, volume: StoredVolume, query: VolumeQuery): boolean {
+function selects({ cache, logger, global }: FindDeps, volume: StoredVolume, query: VolumeQuery): boolean {
   const bound = cache.get(volume.name);
   if (bound !== undefined && bound.driverName !== volume.driverName) {
     logger.warn(
@@ -97,7 +110,7 @@ function selects({ cache, logger }: FindDeps, volume: StoredVolume, query: Volum
     );
     return false;
   }
-  const referenced = bound !== undefined && bound.refs.size > 0;
+  const referenced = global?.referenced(volume.name, volume.driverName) ?? (bound !== undefined && bound.refs.size > 0);
   if (query.referenced !== undefined && referenced !== query.referenced) return false;
   return query.match?.(volume) ?? true;
 }

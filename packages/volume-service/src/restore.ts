@@ -1,5 +1,6 @@
 import type { Logger } from '@berth/logger';
 import type { Volume, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
+import type { HeldReferences } from './cluster-store.js';
 import { getFromDriver, scopeOf } from './lookup.js';
 import type { MetadataStore, VolumeRecord } from './metadata-store.js';
 import type { CacheEntry } from './stored-volume.js';
@@ -10,6 +11,12 @@ export interface RestoreDeps {
   drivers: VolumeDriverRegistry;
   logger: Logger;
   signal?: AbortSignal | undefined;
+  /**
+   * This host's references on global volumes, kept by the cluster store: those volumes are
+   * restored as well (from their drivers, with their references live-restored); their records are
+   * the cluster's, never deleted here.
+   */
+  held?: ReadonlyMap<string, HeldReferences> | undefined;
 }
 
 type Outcome = { kind: 'cache'; entry: CacheEntry } | { kind: 'delete' } | { kind: 'keep' };
@@ -26,6 +33,8 @@ type Outcome = { kind: 'cache'; entry: CacheEntry } | { kind: 'delete' } | { kin
  */
 export async function restoreVolumes(deps: RestoreDeps): Promise<Map<string, CacheEntry>> {
   const records = await deps.metadata.list();
+  const global = heldRecords(records, deps.held);
+  records.push(...global.values());
   // One scope question per driver, not per volume.
   const scopes = new Map<VolumeDriver, Promise<VolumeScope>>();
   const scope = (driver: VolumeDriver): Promise<VolumeScope> => {
@@ -38,7 +47,7 @@ export async function restoreVolumes(deps: RestoreDeps): Promise<Map<string, Cac
   const stale: string[] = [];
   const settle = (name: string, outcome: Outcome): void => {
     if (outcome.kind === 'cache') cache.set(name, outcome.entry);
-    else if (outcome.kind === 'delete') stale.push(name);
+    else if (outcome.kind === 'delete' && !global.has(name)) stale.push(name);
   };
   const byDriver = new Map<string, VolumeRecord[]>();
   const work: Array<Promise<void>> = [];
@@ -61,6 +70,17 @@ export async function restoreVolumes(deps: RestoreDeps): Promise<Map<string, Cac
     deps.logger.warn('Error removing stale entries from volume db', { error: String(err), volumes: stale });
   }
   return cache;
+}
+
+/** Records for the global volumes this host holds references on, unless a local record has the name. */
+function heldRecords(local: readonly VolumeRecord[], held: ReadonlyMap<string, HeldReferences> | undefined): Map<string, VolumeRecord> {
+  const records = new Map<string, VolumeRecord>();
+  if (held === undefined || held.size === 0) return records;
+  const names = new Set(local.map((r) => r.name));
+  for (const [name, { driver, refs }] of held) {
+    if (!names.has(name)) records.set(name, { name, driver, labels: null, options: null, pending: false, refs });
+  }
+  return records;
 }
 
 /**

@@ -9,6 +9,8 @@ export interface StoredVolume {
   readonly labels: Readonly<StringMap> | null;
   readonly options: Readonly<StringMap> | null;
   readonly volume: Volume;
+  /** The creation time the store knows (a global volume's, from the cluster); else the driver's is used. */
+  readonly createdAt?: Date | undefined;
 }
 
 /**
