@@ -10,6 +10,7 @@ function env(over: Partial<ConfigEnvironment> & { files?: Record<string, string>
     cwd: '/work',
     readFile: (path) => files[path],
     groupExists: () => false,
+    hostname: 'node-1',
     ...over,
   };
 }
@@ -47,6 +48,7 @@ describe('defaults', () => {
       pluginDirs: undefined,
       insecureRegistries: ['127.0.0.0/8', '::1/128'],
       metricsAddress: undefined,
+      cluster: undefined,
     });
   });
 

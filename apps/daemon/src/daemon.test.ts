@@ -27,6 +27,7 @@ beforeEach(async () => {
     pluginDirs: { socketDirs: [join(dir, 'plugins')], specDirs: [] },
     insecureRegistries: ['127.0.0.0/8', '::1/128'],
     metricsAddress: undefined,
+    cluster: undefined,
   };
 });
 

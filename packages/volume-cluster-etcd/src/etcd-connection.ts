@@ -84,11 +84,14 @@ export class EtcdConnection {
     this.#lastContact = Date.now();
   }
 
-  /** Records a failure to reach the cluster; returns the error callers see. */
+  /**
+   * The error callers see for `err`, naming the store. A failure to reach the cluster is recorded
+   * (see `failing`); an answer from etcd (a lease it does not know, a permission) is only passed on.
+   */
   failed(err: unknown): BerthError {
     if (BerthError.is(err)) return err;
     const reason = describeFailure(err, this.commandTimeoutMs);
-    this.#lastFailure = { at: Date.now(), reason };
+    if (unreachable(err)) this.#lastFailure = { at: Date.now(), reason };
     return new BerthError('unavailable', `cluster store ${this.display}: ${reason}`, { cause: err });
   }
 
@@ -101,6 +104,11 @@ export class EtcdConnection {
   close(): void {
     this.client.close();
   }
+}
+
+/** Whether `err` means that etcd could not be reached (as opposed to an answer from it). */
+function unreachable(err: unknown): boolean {
+  return err instanceof GRPCDeadlineExceededError || (err instanceof Error && (isBrokenCircuitError(err) || isRecoverableError(err)));
 }
 
 /** What went wrong, in a few words: gRPC's texts name the socket error deep inside a long message. */

@@ -51,7 +51,7 @@ export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: Ab
 
   const warnings: string[] = [];
   const clusterWarning = deps.global?.cluster.warning();
-  if (clusterWarning !== undefined) warnings.push(clusterWarning);
+  if (clusterWarning !== undefined) warnings.push(`${clusterWarning}; global volumes are listed as this host last saw them`);
   const volumes: StoredVolume[] = [];
   for (const result of listed) {
     if (result.warning !== undefined) warnings.push(result.warning);

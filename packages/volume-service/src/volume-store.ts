@@ -564,11 +564,12 @@ export class VolumeStore {
         await this.#purgeQuietly(name);
         throw noSuchVolume();
       }
-      if (meta === undefined) await this.#recordDiscovered(name, volume.driverName);
+      const scope = await this.#scopeOfDriver(stored, signal);
+      if (meta === undefined) await this.#recordDiscovered(name, volume.driverName, scope, signal);
       return {
         name,
         driverName: volume.driverName,
-        scope: await this.#scopeOfDriver(stored, signal),
+        scope,
         labels: meta?.labels ?? null,
         options: meta?.options ?? null,
         volume,
@@ -579,8 +580,8 @@ export class VolumeStore {
     const probed = await probeDrivers(this.#drivers, name, { ms: this.#listTimeoutMs, logger: this.#logger, signal });
     if (probed === undefined) throw noSuchVolume();
     const { driver, volume } = probed;
-    await this.#recordDiscovered(name, volume.driverName);
     const scope = await scopeOf(driver, signal);
+    await this.#recordDiscovered(name, volume.driverName, scope, signal);
     return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [] };
   }
 
@@ -595,8 +596,16 @@ export class VolumeStore {
     return { name, driver: entry.driverName, labels: entry.labels, options: entry.options, pending: false, refs: [...entry.refs] };
   }
 
-  /** Records the driver of a volume found without a record, so that its references can be persisted. */
-  async #recordDiscovered(name: string, driverName: string): Promise<void> {
+  /**
+   * Records the driver of a volume found without a record, so that its references can be persisted.
+   * A global volume's record is the cluster's: the one there (this host's cache had not seen it yet),
+   * or one made now, without labels, for a volume the shared backend has but the cluster does not.
+   */
+  async #recordDiscovered(name: string, driverName: string, scope: VolumeScope, signal: AbortSignal | undefined): Promise<void> {
+    if (scope === 'global' && this.#global !== undefined) {
+      await this.#global.commitCreate({ name, driver: driverName, labels: null, options: null }, signal);
+      return;
+    }
     try {
       await this.#metadata.put({ name, driver: driverName, labels: null, options: null });
     } catch (err) {
