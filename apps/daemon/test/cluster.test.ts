@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EtcdTestCluster, GlobalVolumePlugin } from '@berth/volume-cluster-etcd/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -210,6 +210,22 @@ describeWithDocker('global volumes on a 3-member etcd cluster, three hosts', () 
     });
     expect((await host(0).daemon.http({ method: 'POST', path: '/volumes/gv3/unmount', body: { ID: 'client-1' } })).status).toBe(204);
     await eventually(() => host(1).daemon.docker(['volume', 'rm', 'gv3']), (r) => r.code === 0);
+  });
+
+  it('loads the etcd client only with --cluster-store', async () => {
+    // CommonJS modules (etcd3, gRPC) land in require.cache even when imported from ESM.
+    const preload = join(dir, 'modules.cjs');
+    await writeFile(preload, "process.on('exit', () => require('fs').writeFileSync(process.env.BERTH_MODULES_OUT, Object.keys(require.cache).join('\\n')));\n");
+    const loaded = async (args: string[]): Promise<string[]> => {
+      const out = join(dir, `modules-${args.length}.txt`);
+      const daemon = await Berthd.start({ args, env: { ...process.env, NODE_OPTIONS: `--require ${preload}`, BERTH_MODULES_OUT: out } });
+      expect((await daemon.docker(['volume', 'ls', '-q'])).code).toBe(0);
+      await daemon.stop();
+      await daemon.cleanup();
+      return (await readFile(out, 'utf8')).split('\n').filter((m) => /[/\\](etcd3|@grpc)[/\\]/.test(m));
+    };
+    expect(await loaded([])).toEqual([]);
+    expect((await loaded(['--cluster-store', etcd.storeUrl, '--cluster-advertise', 'probe'])).length).toBeGreaterThan(0);
   });
 
   it('shows the cluster store and the host name in info', async () => {

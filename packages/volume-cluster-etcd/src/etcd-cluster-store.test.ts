@@ -189,8 +189,50 @@ describe('EtcdClusterStore on a 3-member etcd', () => {
     await c.open('twin');
     const second = await c.open('twin', { stateDir: join(dir, c.prefix, 'twin-2') });
     expect(second.warning()).toMatch(/the cluster host name 'twin' is in use by another berthd .*--cluster-advertise/);
-    const err = await second.create(input('x')).then(() => undefined);
-    expect(err).toBeUndefined(); // creating needs no lease
-    expect(isUnavailable(await second.addRef('x', 'r').catch((e: unknown) => e))).toBe(true);
+    await second.create(input('x')); // a create needs no lease
+    const refused = await second.addRef('x', 'r').catch((e: unknown) => e);
+    expect(isUnavailable(refused)).toBe(true);
+    expect((refused as Error).message).toMatch(/^cluster store etcd:\/\/\S+: the cluster host name 'twin' is in use by another berthd/);
+  });
+
+  it('fails within the command timeout while every member is frozen (a partition), and heals by itself', async () => {
+    const c = cluster();
+    const a = await c.open('host-a', { commandTimeoutMs: 1_000 });
+    const b = await c.open('host-b', { commandTimeoutMs: 1_000 });
+    await a.create(input('before'));
+    for (let i = 0; i < etcd.size; i++) etcd.freeze(i);
+    try {
+      const t = Date.now();
+      const err = await a.create(input('during')).catch((e: unknown) => e);
+      expect(Date.now() - t).toBeLessThan(2_500);
+      expect(isUnavailable(err)).toBe(true);
+      expect((err as Error).message).toBe(`cluster store ${a.display}: etcd did not answer within 1000ms`);
+      expect(a.warning()).toBe(`cluster store ${a.display}: etcd did not answer within 1000ms`);
+      // Reads never wait: the cache answers.
+      expect(a.lookup('before')?.name).toBe('before');
+    } finally {
+      for (let i = 0; i < etcd.size; i++) etcd.thaw(i);
+    }
+    await eventually(() => a.warning(), (w) => w === undefined, 20_000);
+    await b.create(input('after'));
+    await eventually(() => a.lookup('after'), (r) => r !== undefined);
+  });
+
+  it('keeps working with one member killed, whichever it was', async () => {
+    const c = cluster();
+    const a = await c.open('host-a');
+    const b = await c.open('host-b');
+    const leader = (await etcd.leader()) ?? 0;
+    await etcd.kill(leader);
+    try {
+      // A new leader is elected within the election timeout; until then requests may fail.
+      await eventually(() => a.create(input('k')).then(() => true, () => false), (ok) => ok, 20_000);
+      await eventually(() => b.lookup('k'), (r) => r !== undefined);
+      await b.addRef('k', 'r');
+      expect(await a.claimRemoval('k')).toEqual({ inUse: ['host-b/r'] });
+    } finally {
+      etcd.restart(leader);
+      await etcd.waitHealthy();
+    }
   });
 });

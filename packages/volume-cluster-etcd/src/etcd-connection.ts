@@ -1,4 +1,5 @@
 import { BerthError } from '@berth/errdefs';
+import { abortable } from '@berth/locker';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
 
@@ -60,14 +61,11 @@ export class EtcdConnection {
     signal?.throwIfAborted();
     const ms = this.commandTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const bounded = new Promise<never>((_, reject) => {
+    const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new GRPCDeadlineExceededError(`no answer within ${ms}ms`)), ms);
-      onAbort = () => reject(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const result = await Promise.race([request({ deadline: new Date(Date.now() + ms) }), bounded]);
+      const result = await abortable(Promise.race([request({ deadline: new Date(Date.now() + ms) }), late]), signal);
       this.contact();
       return result;
     } catch (err) {
@@ -75,7 +73,6 @@ export class EtcdConnection {
       throw this.failed(err);
     } finally {
       clearTimeout(timer);
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     }
   }
 
