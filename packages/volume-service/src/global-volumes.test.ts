@@ -100,6 +100,7 @@ describe.each(BACKENDS)('global volumes (%s metadata)', (backend) => {
     const dangling = Filters.empty();
     dangling.add('dangling', 'false');
     expect((await b.s.list(dangling)).volumes.map((v) => v.Name)).toEqual(['m']);
+    expect((await b.s.diskUsage()).find((v) => v.Name === 'm')?.UsageData).toEqual({ Size: -1, RefCount: 1 });
 
     await a.s.unmount('m', 'ref1');
     await b.s.remove('m');

@@ -219,9 +219,10 @@ export class VolumeStore {
     );
   }
 
-  /** References held on the volume (moby's `CountReferences`); 0 for a name the store does not know. */
+  /** References held on the volume (moby's `CountReferences`; a global volume's, on every host); 0 for a name the store does not know. */
   referenceCount(name: string): number {
-    return this.#cache.get(name)?.refs.size ?? 0;
+    const entry = this.#cache.get(name);
+    return this.#global?.record(name, entry?.driverName)?.refs.length ?? entry?.refs.size ?? 0;
   }
 
   /** The volumes the store knows and the references held on them, by driver; from memory. */
