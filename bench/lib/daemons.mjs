@@ -95,6 +95,7 @@ export async function berthDaemon(dir, options = {}) {
     '--plugin-socket-dir', pluginSocketDir,
     '--plugin-spec-dir', pluginSpecDir,
     ...(options.containerd === undefined ? [] : ['--containerd', options.containerd]),
+    ...(options.args ?? []),
   ];
   const d = new Daemon({ name: 'berthd', file: process.execPath, args, socket, logFile: join(dir, 'berthd.log'), dataRoot, execRoot });
   d.pluginSocketDir = pluginSocketDir;
