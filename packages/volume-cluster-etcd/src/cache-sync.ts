@@ -1,7 +1,7 @@
+import type { Logger } from '@berth/logger';
 import type { IWatchResponse, Watcher } from 'etcd3';
 import type { EtcdConnection } from './etcd-connection.js';
 import type { ClusterKeys } from './keys.js';
-import type { Logger } from './logger.js';
 import type { GlobalVolumeEvent, VolumeCache } from './volume-cache.js';
 
 export interface CacheSyncOptions {

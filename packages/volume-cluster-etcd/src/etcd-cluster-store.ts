@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { BerthError, conflict, invalidParameter, notFound } from '@berth/errdefs';
+import { noopLogger, type Logger } from '@berth/logger';
 import type { IRequestOp, ITxnRequest } from 'etcd3';
 import { CacheSync } from './cache-sync.js';
 import { EtcdConnection } from './etcd-connection.js';
 import { HeldReferenceFile, type HeldVolume } from './held-references.js';
 import { absent, HostSession, present, rangeOf, valueIs } from './host-session.js';
 import { ClusterKeys } from './keys.js';
-import { silentLogger, type Logger } from './logger.js';
 import { encodeRecord, VolumeCache, type GlobalVolumeEvent, type GlobalVolumeInput, type GlobalVolumeRecord } from './volume-cache.js';
 
 export const DEFAULT_PREFIX = '/berth';
@@ -70,7 +70,7 @@ export class EtcdClusterStore {
   #closed = false;
 
   private constructor(options: EtcdClusterStoreOptions, held: HeldReferenceFile) {
-    const logger = options.logger ?? silentLogger;
+    const logger = options.logger ?? noopLogger;
     this.host = options.host;
     this.display = options.display ?? `etcd://${options.endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')}`;
     this.#logger = logger;
@@ -105,7 +105,7 @@ export class EtcdClusterStore {
       throw invalidParameter(`invalid cluster host name "${options.host}": it must match ${HOST_NAME_PATTERN.source.replace(/^\^|\$$/g, '')}`);
     }
     if (options.endpoints.length === 0) throw invalidParameter('the cluster store needs at least one etcd endpoint');
-    const held = await HeldReferenceFile.open(options.stateDir, options.logger ?? silentLogger);
+    const held = await HeldReferenceFile.open(options.stateDir, options.logger ?? noopLogger);
     const store = new EtcdClusterStore(options, held);
     store.#session.start();
     store.#sync.start();

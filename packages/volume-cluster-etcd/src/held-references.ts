@@ -1,8 +1,8 @@
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GroupSync } from '@berth/locker';
+import type { Logger } from '@berth/logger';
 import { writeFileAtomic } from '@berth/volume-drivers';
-import type { Logger } from './logger.js';
 
 export const HELD_REFERENCES_FILE = 'held-references.json';
 

@@ -1,9 +1,9 @@
 import { BerthError, conflict } from '@berth/errdefs';
+import type { Logger } from '@berth/logger';
 import type { ICompare, IRequestOp, Lease } from 'etcd3';
 import type { EtcdConnection } from './etcd-connection.js';
 import type { HeldReferenceFile } from './held-references.js';
 import type { ClusterKeys } from './keys.js';
-import type { Logger } from './logger.js';
 import { decodeRecord } from './volume-cache.js';
 
 export interface HostSessionOptions {

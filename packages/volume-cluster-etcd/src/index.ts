@@ -9,4 +9,3 @@ export type { EtcdClusterStoreOptions, RemovalClaim, CallOptions } from './etcd-
 export type { GlobalVolumeInput, GlobalVolumeRecord, GlobalVolumeEvent, StringMap } from './volume-cache.js';
 export type { HeldVolume } from './held-references.js';
 export { HELD_REFERENCES_FILE } from './held-references.js';
-export type { Logger } from './logger.js';

@@ -1,5 +1,5 @@
+import type { CallOptions } from '@berth/volume-drivers';
 import type { StringMap } from './metadata-store.js';
-import type { CallOptions } from './types.js';
 
 /**
  * What the volume service needs from a cluster store: the shared metadata of `global`-scope
