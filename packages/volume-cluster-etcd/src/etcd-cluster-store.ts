@@ -123,11 +123,6 @@ export class EtcdClusterStore {
     return this.#cache.lookup(name);
   }
 
-  /** How many global volumes the cache holds. */
-  get size(): number {
-    return this.#cache.size;
-  }
-
   warning(): string | undefined {
     const problem = this.#sync.problem ?? this.#session.problem ?? this.#connection.failing;
     return problem === undefined ? undefined : `cluster store ${this.display}: ${problem}`;
@@ -136,14 +131,14 @@ export class EtcdClusterStore {
   async create(input: GlobalVolumeInput, options: CallOptions = {}): Promise<{ record: GlobalVolumeRecord; created: boolean }> {
     const key = this.#keys.volume(input.name);
     const put: IRequestOp = { request_put: { key, value: encodeRecord(input, this.host, new Date()) } };
-    const res = await this.#call(
+    const res = await this.#connection.call(
       (o) => this.#connection.client.kv.txn({ compare: [absent(key)], success: [put, rangeOf(key)], failure: [rangeOf(key)] }, o),
       options.signal,
     );
     const kv = res.responses[res.succeeded ? 1 : 0]?.response_range?.kvs[0];
     const record = kv === undefined ? undefined : this.#cache.remember(kv);
     if (record === undefined) throw new BerthError('system', `cluster store ${this.display}: the record of volume ${input.name} cannot be read`);
-    return { record: this.#cache.lookup(input.name) ?? record, created: res.succeeded };
+    return { record, created: res.succeeded };
   }
 
   async claimRemoval(name: string, options: CallOptions = {}): Promise<RemovalClaim | { inUse: readonly string[] }> {
@@ -154,7 +149,7 @@ export class EtcdClusterStore {
     const put: IRequestOp = { request_put: { key: claim, value: Buffer.from(this.host), lease } };
     this.#claiming.set(name, (this.#claiming.get(name) ?? 0) + 1);
     try {
-      const res = await this.#call(
+      const res = await this.#connection.call(
         (o) =>
           this.#connection.client.kv.txn(
             {
@@ -194,7 +189,7 @@ export class EtcdClusterStore {
     const volume = this.#keys.volume(name);
     const claim = this.#keys.claim(name);
     const key = this.#keys.ref(name, this.host, ref);
-    const res = await this.#call(
+    const res = await this.#connection.call(
       (o) =>
         this.#connection.client.kv.txn(
           {
@@ -261,7 +256,7 @@ export class EtcdClusterStore {
     const settle = async (txn: ITxnRequest, signal: AbortSignal | undefined): Promise<bigint | undefined> => {
       if (settled) return undefined;
       try {
-        const res = await this.#call((o) => this.#connection.client.kv.txn(txn, o), signal);
+        const res = await this.#connection.call((o) => this.#connection.client.kv.txn(txn, o), signal);
         settled = true;
         return BigInt(res.header.revision);
       } catch (err) {
@@ -297,16 +292,12 @@ export class EtcdClusterStore {
 
   async #deleteRef(key: Buffer, signal?: AbortSignal): Promise<void> {
     try {
-      await this.#call((o) => this.#connection.client.kv.deleteRange({ key }, o), signal);
+      await this.#connection.call((o) => this.#connection.client.kv.deleteRange({ key }, o), signal);
     } catch (err) {
       // Held no more on this host: the cluster forgets it once it can be reached.
       this.#logger.warn('Could not drop a reference in the cluster store now; dropping it later', { key: key.toString(), error: String(err) });
       this.#session.sweepLater();
     }
-  }
-
-  #call<T>(request: (options: { deadline: Date }) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-    return this.#connection.call(request, signal);
   }
 
   #deliver(events: readonly GlobalVolumeEvent[]): void {

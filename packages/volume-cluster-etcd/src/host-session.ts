@@ -68,10 +68,6 @@ export class HostSession {
     return this.#problem;
   }
 
-  get joined(): boolean {
-    return this.#lease !== undefined;
-  }
-
   /** The current lease id (read through a method: the compiler keeps no narrowing across it). */
   #current(): string | undefined {
     return this.#lease?.id;
