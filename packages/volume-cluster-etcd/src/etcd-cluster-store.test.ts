@@ -235,4 +235,28 @@ describe('EtcdClusterStore on a 3-member etcd', () => {
       await etcd.waitHealthy();
     }
   });
+
+  it('talks TLS with a client certificate (cacert, cert, key), and says why when it cannot', async () => {
+    const secure = await EtcdTestCluster.start({ size: 1, tls: true, dir: join(dir, 'tls-etcd') });
+    try {
+      const tls = secure.tls;
+      if (tls === undefined) throw new Error('no TLS');
+      const [ca, cert, key] = await Promise.all([readFile(tls.cacert), readFile(tls.cert), readFile(tls.key)]);
+      const a = await EtcdClusterStore.open({ endpoints: secure.endpoints, host: 'tls-a', stateDir: join(dir, 'tls-a'), tls: { ca, cert, key } });
+      stores.push(a);
+      expect(a.warning()).toBeUndefined();
+      expect((await a.create(input('secure'))).created).toBe(true);
+      await a.addRef('secure', 'r');
+
+      // Without the client certificate the members refuse the connection.
+      const b = await EtcdClusterStore.open({ endpoints: secure.endpoints, host: 'tls-b', stateDir: join(dir, 'tls-b'), tls: { ca }, commandTimeoutMs: 1_000 });
+      stores.push(b);
+      expect(b.warning()).toMatch(/^cluster store etcd:\/\/127\.0\.0\.1:\d+: etcd is unreachable \(.*certificate.*\)$/);
+      expect(isUnavailable(await b.create(input('nope')).catch((e: unknown) => e))).toBe(true);
+      expect(b.lookup('secure')).toBeUndefined();
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await secure.close();
+    }
+  });
 });

@@ -124,7 +124,14 @@ export class EtcdClusterStore {
   }
 
   warning(): string | undefined {
-    const problem = this.#sync.problem ?? this.#session.problem ?? this.#connection.failing;
+    return this.#named(this.#sync.problem ?? this.#session.problem ?? this.#connection.failing);
+  }
+
+  unreachable(): string | undefined {
+    return this.#named(this.#connection.failing);
+  }
+
+  #named(problem: string | undefined): string | undefined {
     return problem === undefined ? undefined : `cluster store ${this.display}: ${problem}`;
   }
 

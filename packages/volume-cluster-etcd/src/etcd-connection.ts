@@ -28,6 +28,8 @@ export class EtcdConnection {
   readonly commandTimeoutMs: number;
   #lastContact = 0;
   #lastFailure: { at: number; reason: string } | undefined;
+  /** What made the members fail, kept for the calls a member's open circuit refuses without trying. */
+  #lastCause: string | undefined;
 
   constructor(options: EtcdConnectionOptions) {
     this.display = options.display;
@@ -87,7 +89,9 @@ export class EtcdConnection {
    */
   failed(err: unknown): BerthError {
     if (BerthError.is(err)) return err;
-    const reason = describeFailure(err, this.commandTimeoutMs);
+    let reason = describeFailure(err, this.commandTimeoutMs);
+    if (err instanceof Error && isBrokenCircuitError(err)) reason = this.#lastCause ?? reason;
+    else if (unreachable(err)) this.#lastCause = reason;
     if (unreachable(err)) this.#lastFailure = { at: Date.now(), reason };
     return new BerthError('unavailable', `cluster store ${this.display}: ${reason}`, { cause: err });
   }
@@ -108,14 +112,17 @@ function unreachable(err: unknown): boolean {
   return err instanceof GRPCDeadlineExceededError || (err instanceof Error && (isBrokenCircuitError(err) || isRecoverableError(err)));
 }
 
-/** What went wrong, in a few words: gRPC's texts name the socket error deep inside a long message. */
+/**
+ * What went wrong, in a few words: gRPC names the cause inside a long text (`14 UNAVAILABLE: No
+ * connection established. Last error: Error: connect ECONNREFUSED 10.0.0.1:2379 (<time>).
+ * Resolution note: `), and OpenSSL's errors name theirs among codes and source paths.
+ */
 export function describeFailure(err: unknown, timeoutMs: number): string {
   if (err instanceof GRPCDeadlineExceededError) return `etcd did not answer within ${timeoutMs}ms`;
   if (err instanceof Error && isBrokenCircuitError(err)) return 'etcd is unreachable (every member failed just now)';
   const message = err instanceof Error ? err.message : String(err);
-  const socket = /\b(connect )?(E[A-Z]+)( [^\s,]+)?/.exec(message);
-  if (socket !== null && /UNAVAILABLE|ECONN|EHOST|ENETUNREACH|ETIMEDOUT/.test(message)) {
-    return `etcd is unreachable (${socket[0].replace(/\.$/, '')})`;
-  }
-  return message;
+  const last = /Last error: (?:Error: )?([\s\S]*?)(?: \(\d{4}-[^)]*\))?\. Resolution note/.exec(message)?.[1]?.trim();
+  if (last === undefined) return message;
+  const ssl = /:SSL routines:[^:]*:([^:]+):/.exec(last)?.[1];
+  return `etcd is unreachable (${ssl ?? last})`;
 }

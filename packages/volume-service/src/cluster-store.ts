@@ -15,6 +15,12 @@ export interface ClusterStore {
   /** Why the cache may be stale (the cluster cannot be reached), for `ls` warnings; `undefined` when in sync. */
   warning(): string | undefined;
   /**
+   * Why the cluster cannot be reached right now (a request failed to reach it, and nothing has
+   * answered since); `undefined` otherwise. Narrower than `warning()`: a watch moving to another
+   * member makes the cache stale for a moment, not the cluster unreachable.
+   */
+  unreachable(): string | undefined;
+  /**
    * Create-if-absent, in one transaction: the record committed by this call (`created`), or the one
    * another call committed first (whatever its driver). Resolves only once the cluster has committed.
    */

@@ -57,8 +57,8 @@ export class GlobalVolumes {
    * a volume created in a shared backend without its record would be left there for every host.
    */
   ensureReachable(): void {
-    const warning = this.cluster.warning();
-    if (warning !== undefined) throw unavailable(warning);
+    const why = this.cluster.unreachable();
+    if (why !== undefined) throw unavailable(why);
   }
 
   /**

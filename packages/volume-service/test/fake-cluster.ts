@@ -61,6 +61,10 @@ export class FakeClusterHost implements ClusterStore {
   }
 
   warning(): string | undefined {
+    return this.unreachable();
+  }
+
+  unreachable(): string | undefined {
     return this.#cluster.down ? 'cluster store fake://: etcd is unreachable (connect ECONNREFUSED 127.0.0.1:2379)' : undefined;
   }
 

@@ -1,9 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export interface EtcdTestClusterOptions {
   /** Members (3 by default). */
@@ -12,6 +14,18 @@ export interface EtcdTestClusterOptions {
   dir?: string;
   /** The `etcd` binary (Debian `etcd-server`). */
   binary?: string;
+  /**
+   * Serve clients over TLS and require a client certificate: a CA, a server certificate for
+   * 127.0.0.1 and a client certificate are made with `openssl` (see `tls`).
+   */
+  tls?: boolean;
+}
+
+/** PEM files of a TLS cluster, named as etcd's own clients name them. */
+export interface EtcdTestTls {
+  readonly cacert: string;
+  readonly cert: string;
+  readonly key: string;
 }
 
 interface Member {
@@ -32,14 +46,19 @@ interface Member {
 export class EtcdTestCluster {
   readonly dir: string;
   readonly #members: Member[];
+  /** The client's CA bundle, certificate and key, for a cluster started with `tls`. */
+  readonly tls: EtcdTestTls | undefined;
   readonly #binary: string;
   readonly #ownDir: boolean;
+  readonly #server: { cert: string; key: string } | undefined;
 
-  private constructor(dir: string, members: Member[], binary: string, ownDir: boolean) {
+  private constructor(dir: string, members: Member[], binary: string, ownDir: boolean, certs: Certificates | undefined) {
     this.dir = dir;
     this.#members = members;
     this.#binary = binary;
     this.#ownDir = ownDir;
+    this.tls = certs?.client;
+    this.#server = certs?.server;
   }
 
   static async start(options: EtcdTestClusterOptions = {}): Promise<EtcdTestCluster> {
@@ -51,7 +70,8 @@ export class EtcdTestCluster {
       const name = `m${i + 1}`;
       members.push({ name, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(dir, name), log: join(dir, `${name}.log`), process: undefined });
     }
-    const cluster = new EtcdTestCluster(dir, members, options.binary ?? 'etcd', options.dir === undefined);
+    const certs = options.tls === true ? await makeCertificates(join(dir, 'tls')) : undefined;
+    const cluster = new EtcdTestCluster(dir, members, options.binary ?? 'etcd', options.dir === undefined, certs);
     try {
       for (let i = 0; i < size; i++) cluster.#spawn(i, 'new');
       await cluster.waitHealthy();
@@ -62,9 +82,13 @@ export class EtcdTestCluster {
     return cluster;
   }
 
-  /** `http://127.0.0.1:<port>` of every member. */
+  /** `http://127.0.0.1:<port>` (`https://` with TLS) of every member. */
   get endpoints(): string[] {
-    return this.#members.map((m) => `http://127.0.0.1:${m.clientPort}`);
+    return this.#members.map((m) => `${this.#scheme}://127.0.0.1:${m.clientPort}`);
+  }
+
+  get #scheme(): string {
+    return this.#server === undefined ? 'http' : 'https';
   }
 
   /** The `--cluster-store` value naming every member. */
@@ -125,7 +149,7 @@ export class EtcdTestCluster {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const running = this.#members.filter((m) => m.process !== undefined);
-      const healthy = await Promise.all(running.map((m) => health(m.clientPort).catch(() => false)));
+      const healthy = await Promise.all(running.map((m) => (this.#server === undefined ? health(m.clientPort) : this.#tlsHealth(m.clientPort)).catch(() => false)));
       if (running.length > 0 && healthy.every(Boolean)) return;
       if (Date.now() > deadline) throw new Error(`etcd cluster in ${this.dir} not healthy within ${timeoutMs} ms (see ${this.dir}/*.log)`);
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -135,6 +159,22 @@ export class EtcdTestCluster {
   async close(): Promise<void> {
     await this.killAll();
     if (this.#ownDir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** With TLS the members' `/health` needs the client certificate: asked through `https`. */
+  async #tlsHealth(port: number): Promise<boolean> {
+    const tls = this.tls as EtcdTestTls;
+    const [ca, cert, key] = await Promise.all([readFile(tls.cacert), readFile(tls.cert), readFile(tls.key)]);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/health', ca, cert, key, timeout: 2_000 }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(/"health":\s*"?true/.test(text)));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   #member(index: number): Member {
@@ -153,8 +193,11 @@ export class EtcdTestCluster {
         [
           '--name', m.name,
           '--data-dir', m.dataDir,
-          '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
-          '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+          '--listen-client-urls', `${this.#scheme}://127.0.0.1:${m.clientPort}`,
+          '--advertise-client-urls', `${this.#scheme}://127.0.0.1:${m.clientPort}`,
+          ...(this.#server === undefined
+            ? []
+            : ['--cert-file', this.#server.cert, '--key-file', this.#server.key, '--client-cert-auth', '--trusted-ca-file', (this.tls as EtcdTestTls).cacert]),
           '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
           '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
           '--initial-cluster', initialCluster,
@@ -213,4 +256,25 @@ async function health(port: number): Promise<boolean> {
 async function status(port: number): Promise<{ memberId: string; leader: string }> {
   const body = (await httpJson(port, 'POST', '/v3/maintenance/status', {})) as { header?: { member_id?: string }; leader?: string };
   return { memberId: String(body.header?.member_id ?? ''), leader: String(body.leader ?? '') };
+}
+
+interface Certificates {
+  client: EtcdTestTls;
+  server: { cert: string; key: string };
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with `openssl` in `dir`. */
+async function makeCertificates(dir: string): Promise<Certificates> {
+  await mkdir(dir, { recursive: true });
+  const openssl = (...args: string[]): Promise<unknown> => promisify(execFile)('openssl', args, { cwd: dir });
+  await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=berth test CA');
+  for (const [name, usage] of [['server', 'serverAuth'], ['client', 'clientAuth']] as const) {
+    await writeFile(join(dir, `${name}.ext`), `subjectAltName=IP:127.0.0.1\nextendedKeyUsage=${usage}\n`);
+    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=berth-test-${name}`);
+    await openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+  }
+  return {
+    client: { cacert: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') },
+    server: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key') },
+  };
 }
