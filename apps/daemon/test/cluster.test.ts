@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { EtcdTestCluster, GlobalVolumePlugin } from '@berth/volume-cluster-etcd/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Berthd, describeWithDocker, unixTime, type ExecResult } from './harness.js';
+import { until } from './plugin-helpers.js';
 
 /**
  * Many hosts, one volume namespace, on one machine: a real 3-member etcd on 127.0.0.1, three
@@ -45,15 +46,11 @@ async function startHost(i: number): Promise<Host> {
 }
 
 /** `probe` until `ok` (the watch carries changes to other hosts in milliseconds; the machine may be loaded). */
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+const eventually = <T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> =>
+  until(async () => {
     const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+    return ok(value) ? value : undefined;
+  }, timeoutMs, 'the hosts to converge');
 
 interface Listed {
   Volumes: Array<Record<string, unknown>> | null;
