@@ -6,8 +6,8 @@ import { ContainerdSupervisor, LazyContainerdExecutor } from '@berth/plugin-exec
 import { PluginManager } from '@berth/plugin-manager';
 import { ContentStore, loginRegistry, PluginDistribution } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
-import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import type { EtcdClusterStore } from '@berth/volume-cluster-etcd';
+import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { adoptDockerMetadata, RESERVED_VOLUME_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
 import { authRoute } from './api/auth-route.js';

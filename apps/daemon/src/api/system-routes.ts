@@ -111,8 +111,8 @@ export function systemInfo(source: SystemInfoSource, eventListeners: number): Re
   };
 }
 
-export const CLUSTER_STORE_LABEL = 'berth.cluster-store';
-export const CLUSTER_ADVERTISE_LABEL = 'berth.cluster-advertise';
+const CLUSTER_STORE_LABEL = 'berth.cluster-store';
+const CLUSTER_ADVERTISE_LABEL = 'berth.cluster-advertise';
 
 /** moby's `types.Version`; the component is named `Engine` so that `docker version` prints it in full. */
 export function systemVersion(): Record<string, unknown> {
