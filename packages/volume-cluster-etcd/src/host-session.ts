@@ -159,7 +159,8 @@ export class HostSession {
         const problem = connection.failed(err).message.replace(`cluster store ${connection.display}: `, '');
         if (problem !== this.#problem) logger.warn('Could not join the cluster; retrying', { host, store: connection.display, error: problem });
         this.#problem = problem;
-        handle.release();
+        // A lease granted for a join that failed holds nothing: end it rather than let it run its TTL.
+        void connection.call((options) => handle.revoke(options)).catch(() => handle.release());
       }
       this.#lease = undefined;
       if (!this.#closed) await this.#sleep(delay);
