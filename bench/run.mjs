@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `pnpm bench`: berthd against a reference dockerd (Debian docker.io 20.10), the same workloads over
-// the Engine API on unix sockets, alternating between the two daemons, medians of several rounds,
-// and the targets of issue 6. See bench/README.md.
+// `pnpm bench`: berthd against two reference daemons, dockerd (Debian docker.io 20.10) and podman
+// (Debian podman, `podman system service`), the same workloads over the Engine API on unix sockets,
+// alternating among the daemons, medians of several rounds, and the targets of issue 11 (berth
+// against the better reference on each figure). See bench/README.md.
 //
-//   node bench/run.mjs [--quick] [--json FILE] [--no-dockerd] [--profile DIR]
+//   node bench/run.mjs [--quick] [--json FILE] [--no-dockerd] [--no-podman] [--profile DIR]
 //                      [--n N] [--ls-volumes N] [--reps N]
 import { closeSync, existsSync, fdatasyncSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rmdir, writeFile } from 'node:fs/promises';
@@ -12,8 +13,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { API_VERSION, BERTHD, ROOT, berthDaemon, dockerDaemon, ensureContainerd, ensureDockerd, onPath, startContainerd } from './lib/daemons.mjs';
-import { buildPluginDir, findPluginSocket, managedPluginRequirements, startHungPlugin, tarStream, waitPluginAnswers } from './lib/plugins.mjs';
+import { API_VERSION, BERTHD, ROOT, berthDaemon, dockerDaemon, ensureContainerd, ensureDockerd, ensurePodman, onPath, podmanDaemon, startContainerd } from './lib/daemons.mjs';
+import { HANG_POINTS, buildPluginDir, findPluginSocket, hungPluginName, managedPluginRequirements, startHungPlugin, tarStream, waitPluginAnswers } from './lib/plugins.mjs';
 import { cleanupAll, cpuMs, descendants, installSignalHandlers, isStopping, onCleanup, removeTree, rssBytes, run } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
 
@@ -22,6 +23,7 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },
     'no-dockerd': { type: 'boolean', default: false },
+    'no-podman': { type: 'boolean', default: false },
     profile: { type: 'string' },
     n: { type: 'string' },
     'ls-volumes': { type: 'string' },
@@ -31,7 +33,7 @@ const { values: opts } = parseArgs({
   allowPositionals: false,
 });
 if (opts.help) {
-  console.log('usage: node bench/run.mjs [--quick] [--json FILE] [--no-dockerd] [--profile DIR] [--n N] [--ls-volumes N] [--reps N]');
+  console.log('usage: node bench/run.mjs [--quick] [--json FILE] [--no-dockerd] [--no-podman] [--profile DIR] [--n N] [--ls-volumes N] [--reps N]');
   process.exit(0);
 }
 
@@ -44,9 +46,14 @@ const P = {
   restartReps: quick ? 1 : 5,
   enableReps: quick ? 1 : 3,
   hungCapMs: quick ? 8_000 : 20_000,
+  unknownDriverCapMs: quick ? 3_000 : 20_000, // dockerd looks for an unknown plugin for 15 s
+  unknownDrivers: 10, // concurrent creates, each on its own unknown driver
   warmup: quick ? 50 : 200,
   hardLimitMs: quick ? 180_000 : 15 * 60_000,
 };
+/** The daemons in the table, berth first; the others are the references. */
+const COLUMNS = ['berthd', 'dockerd', 'podman'];
+const REFERENCES = COLUMNS.slice(1);
 const started = performance.now();
 const log = (msg) => console.error(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
 
@@ -70,7 +77,8 @@ const result = {
     cpus: cpus().length,
     loadavgStart: loadavg(),
   },
-  dockerd: { available: false },
+  /** The reference daemons: { available, path, version } or { available: false, reason }. */
+  references: {},
   workloads: {},
   errors: [],
 };
@@ -110,15 +118,20 @@ async function main() {
     if (r.code !== 0 || !existsSync(BERTHD)) throw new Error(`build failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   }
 
-  let dockerd = { reason: '--no-dockerd given' };
-  if (!opts['no-dockerd']) dockerd = await ensureDockerd(log);
-  if (dockerd.path !== undefined) {
-    result.dockerd = { available: true, path: dockerd.path, version: dockerd.version };
-    log(`reference: ${dockerd.version} (${dockerd.path})`);
-  } else {
-    result.dockerd = { available: false, reason: dockerd.reason };
-    log(`no reference dockerd: ${dockerd.reason}; measuring berth alone`);
+  const found = {
+    dockerd: opts['no-dockerd'] ? { reason: '--no-dockerd given' } : await ensureDockerd(log),
+    podman: opts['no-podman'] ? { reason: '--no-podman given' } : await ensurePodman(log),
+  };
+  for (const [name, ref] of Object.entries(found)) {
+    if (ref.path !== undefined) {
+      result.references[name] = { available: true, path: ref.path, version: ref.version };
+      log(`reference: ${ref.version} (${ref.path})`);
+    } else {
+      result.references[name] = { available: false, reason: ref.reason };
+      log(`no reference ${name}: ${ref.reason}`);
+    }
   }
+  const { dockerd, podman } = found;
 
   armWatchdog();
   const tmp = await mkdtemp('/tmp/bb-');
@@ -155,7 +168,9 @@ async function main() {
   }
   const berth = await berthDaemon(join(tmp, 'b'), { containerd: containerd?.address, profileDir });
   const docker = dockerd.path === undefined ? undefined : await dockerDaemon(join(tmp, 'd'), dockerd.path);
-  const daemons = [berth, docker].filter((d) => d !== undefined);
+  const volumePlugins = HANG_POINTS.map(hungPluginName);
+  const pod = podman.path === undefined ? undefined : await podmanDaemon(join(tmp, 'p'), podman.path, { volumePlugins });
+  const daemons = [berth, docker, pod].filter((d) => d !== undefined);
   for (const d of daemons) {
     const { pingMs } = await d.start();
     log(`${d.name} answers /_ping on a fresh data-root after ${pingMs.toFixed(0)} ms`);
@@ -164,15 +179,16 @@ async function main() {
     result.workloads.freshStart[d.name] = { pingMs };
     if (d === berth) result.meta.berth = `${v.Platform?.Name ?? ''} (API ${v.ApiVersion})`;
   }
-  /** Alternating order: berth first in even rounds, dockerd first in odd ones. */
-  const order = (rep) => (rep % 2 === 0 ? daemons : [...daemons].reverse());
+  /** Alternating order: each round starts with the next daemon, so each takes every place in turn. */
+  const order = (rep) => [...daemons.slice(rep % daemons.length), ...daemons.slice(0, rep % daemons.length)];
 
   await step('create / inspect / rm', () => crud(daemons, order));
   await step(`volume ls with ${P.lsVolumes} volumes`, () => listMany(daemons, order));
   await step(`volume inspect while a df of ${P.lsVolumes} volumes runs`, () => inspectDuringDf(daemons, order));
   await step(`restart with ${P.lsVolumes} volumes`, () => restart(daemons, order));
-  await step('plugin enable', () => pluginEnable(berth, docker, containerd === undefined ? pluginWhy ?? result.meta.containerdError ?? 'no containerd' : undefined, tmp));
-  await step('volume ls with a hung v1 plugin', () => hungPlugin(berth, docker));
+  await step('plugin enable', () => pluginEnable(daemons, containerd === undefined ? pluginWhy ?? result.meta.containerdError ?? 'no containerd' : undefined, tmp));
+  await step('volume create on unknown drivers', () => unknownDrivers(daemons));
+  await step('volume ls with a hung v1 plugin', () => hungPlugins(daemons));
   await step(`global volumes on a 3-member etcd (${P.lsVolumes})`, () => clusterStore(tmp));
 
   for (const d of daemons) await d.stop();
@@ -409,38 +425,42 @@ async function restart(daemons, order) {
   }
 }
 
-async function hungPlugin(berth, docker) {
+async function hungPlugins(daemons) {
   const w = (result.workloads.hungPlugin = {});
-  // berth: its own legacy socket directory (--plugin-socket-dir), nothing host-global.
-  {
-    const plugin = await startHungPlugin(join(berth.pluginSocketDir, 'bench-hung.sock'));
-    try {
-      const calls = [];
-      for (let i = 0; i < 2; i++) calls.push(await timedList(berth, P.hungCapMs));
-      w.berthd = { ...calls[0], second: calls[1], pluginConnections: plugin.accepted };
-    } finally {
-      await plugin.close();
+  for (const hangAt of HANG_POINTS) {
+    const name = hungPluginName(hangAt);
+    w[hangAt] = { plugin: name };
+    for (const d of daemons) {
+      if (isStopping()) return;
+      const path = d.legacyPluginSocket(name);
+      // dockerd's directory is host-global: made only if missing, and removed again at the end.
+      if (path.startsWith('/run/docker/plugins/')) await makeHostPluginDir();
+      const plugin = await startHungPlugin(path, { hangAt });
+      const undo = onCleanup(`hung plugin ${path}`, () => plugin.close());
+      try {
+        const first = await timedList(d, P.hungCapMs);
+        const second = first.timedOut ? undefined : await timedList(d, P.hungCapMs);
+        w[hangAt][d.name] = { ...first, second, pluginConnections: plugin.accepted, warningNamesPlugin: namesPlugin(first, name) };
+      } finally {
+        await plugin.close();
+        undo();
+      }
+      log(`  hung in ${hangAt}, ${d.name}: ${describeHung(w[hangAt][d.name])}; second call ${describeHung(w[hangAt][d.name].second)}`);
     }
-    log(`  berthd: ${describeHung(w.berthd)} (second call ${describeHung(w.berthd.second)})`);
   }
-  if (docker === undefined) return;
-  // dockerd reads v1 plugin sockets only from /run/docker/plugins (host-global): the socket exists only
-  // for this measurement, under a name no one else uses.
-  if (isStopping()) return;
+}
+
+async function makeHostPluginDir() {
+  if (existsSync('/run/docker/plugins')) return;
   const created = ['/run/docker', '/run/docker/plugins'].filter((d) => !existsSync(d));
   await mkdir('/run/docker/plugins', { recursive: true, mode: 0o700 });
-  onCleanup('/run/docker/plugins made for the hung plugin', async () => {
+  onCleanup('/run/docker/plugins made for the hung plugins', async () => {
     for (const d of created.reverse()) await rmdir(d).catch(() => undefined);
   });
-  const plugin = await startHungPlugin(`/run/docker/plugins/berth-bench-hung-${process.pid}.sock`);
-  const undo = onCleanup('hung plugin socket', () => plugin.close());
-  try {
-    w.dockerd = { ...(await timedList(docker, P.hungCapMs)), pluginConnections: plugin.accepted };
-  } finally {
-    await plugin.close();
-    undo();
-  }
-  log(`  dockerd: ${describeHung(w.dockerd)}`);
+}
+
+function namesPlugin(answer, plugin) {
+  return Array.isArray(answer.warnings) && answer.warnings.some((w) => typeof w === 'string' && w.includes(plugin));
 }
 
 async function timedList(d, capMs) {
@@ -461,7 +481,58 @@ function describeHung(x) {
   return `${x.ms.toFixed(0)} ms, ${x.status}, ${x.volumes} volumes, warnings ${JSON.stringify(x.warnings)}`;
 }
 
-async function pluginEnable(berth, docker, why, tmp) {
+/**
+ * `volume create -d <a driver nobody has>` on a daemon up for at least 15 s (moby keeps looking for
+ * a plugin for 15 s; berth only during its own first 15 s): once, then 10 at once, each on its
+ * own unknown driver.
+ */
+async function unknownDrivers(daemons) {
+  const w = (result.workloads.unknownDriver = {});
+  const upMs = 15_000;
+  const wait = Math.max(...daemons.map((d) => upMs - (performance.now() - d.child.startedAt)));
+  if (wait > 0) {
+    log(`  waiting ${(wait / 1000).toFixed(1)} s until every daemon has been up for 15 s`);
+    await sleep(wait);
+  }
+  const cap = P.unknownDriverCapMs;
+  for (const d of daemons) {
+    if (isStopping()) return;
+    const driver = (i) => `berth-bench-nosuch-${process.pid}-${i}`;
+    const one = await timedCreate(d, `nosuch-${process.pid}`, driver('one'), cap);
+    const many = await Promise.all(Array.from({ length: P.unknownDrivers }, (_, i) => timedCreate(d, `nosuch-${process.pid}-${i}`, driver(i), cap)));
+    const timedOut = many.filter((x) => x.timedOut).length;
+    w[d.name] = {
+      one,
+      concurrent: { slowestMs: Math.max(...many.map((x) => x.ms)), timedOut, capMs: cap, answers: many },
+    };
+    log(`  ${d.name}: one ${describeCreate(one)}; ${P.unknownDrivers} at once: slowest ${timedOut > 0 ? `> ${cap / 1000} s (${timedOut} timed out)` : `${w[d.name].concurrent.slowestMs.toFixed(0)} ms`}`);
+  }
+}
+
+async function timedCreate(d, name, driver, capMs) {
+  const t = performance.now();
+  try {
+    const res = await d.client.request('POST', '/volumes/create', { body: { Name: name, Driver: driver }, timeoutMs: capMs });
+    const ms = performance.now() - t;
+    if (res.status === 201) throw new Error(`${d.name}: volume create on the unknown driver ${driver} succeeded`);
+    let message = res.body.toString('utf8');
+    try {
+      message = JSON.parse(message).message ?? message;
+    } catch {
+      // not JSON: the text as it came
+    }
+    return { ms, status: res.status, message };
+  } catch (err) {
+    if (err.code === 'ETIMEDOUT_BENCH') return { ms: performance.now() - t, timedOut: true, capMs };
+    throw err;
+  }
+}
+
+function describeCreate(x) {
+  return x.timedOut ? `> ${x.capMs / 1000} s (timed out)` : `${x.ms.toFixed(0)} ms, ${x.status} ${JSON.stringify(x.message)}`;
+}
+
+async function pluginEnable(daemons, why, tmp) {
   const w = (result.workloads.pluginEnable = {});
   if (why !== undefined) {
     w.skipped = why;
@@ -469,8 +540,7 @@ async function pluginEnable(berth, docker, why, tmp) {
     return;
   }
   const dir = await buildPluginDir(join(tmp, 'plugin'));
-  for (const d of [berth, docker]) {
-    if (d === undefined) continue;
+  for (const d of daemons) {
     try {
       w[d.name] = await enableRounds(d, dir);
     } catch (err) {
@@ -485,9 +555,11 @@ async function enableRounds(d, dir) {
   const name = 'berth-bench-vol:latest';
   const t = performance.now();
   const created = await d.client.request('POST', `/plugins/create?name=${encodeURIComponent(name)}`, { stream: tarStream(dir), timeoutMs: 300_000 });
-  if (created.status === 404 && /page not found/i.test(created.body.toString())) {
-    log(`  ${d.name}: the plugin API is not served (POST /plugins/create → 404 page not found)`);
-    return { unsupported: 'plugin API not served (POST /plugins/create: 404 page not found)' };
+  // dockerd built without the plugin routes says "404 page not found", podman "404 Not Found".
+  if (created.status === 404 && /^(404 page not found|not found)\s*$/i.test(created.body.toString())) {
+    const said = created.body.toString().trim();
+    log(`  ${d.name}: the plugin API is not served (POST /plugins/create → 404 ${JSON.stringify(said)})`);
+    return { unsupported: `plugin API not served (POST /plugins/create: 404 ${JSON.stringify(said)})` };
   }
   if (created.status !== 204 && created.status !== 200) throw new Error(`plugin create: ${created.status} ${created.body.toString().slice(0, 300)}`);
   const createMs = performance.now() - t;
@@ -617,96 +689,174 @@ function reportClusterStore() {
 // ---------------------------------------------------------------------------------------------
 // Output
 
+/**
+ * The figure of the best reference on a row: the highest or lowest number, a timed-out one
+ * (`{ gt }`) only when no reference has a number. `undefined` without any.
+ */
+function bestReference(r) {
+  let best;
+  for (const name of REFERENCES) {
+    const v = r.values[name];
+    if (typeof v === 'number') {
+      if (typeof best?.value !== 'number' || (r.better === 'higher' ? v > best.value : v < best.value)) best = { name, value: v };
+    } else if (v?.gt !== undefined && best === undefined) best = { name, value: v };
+  }
+  return best;
+}
+
+/** berth / best reference: a number, `{ lt }` when the reference timed out, `undefined` when there is nothing to compare. */
+function ratioTo(berth, best) {
+  if (typeof berth !== 'number' || best === undefined) return undefined;
+  if (typeof best.value === 'number') return best.value > 0 ? berth / best.value : undefined;
+  return { lt: berth / best.value.gt };
+}
+
 function report() {
   const w = result.workloads;
-  const B = 'berthd';
-  const D = 'dockerd';
   const rows = [];
-  const row = (label, unit, better, b, d, fmt) => rows.push({ label, unit, better, berth: b, dockerd: d, fmt });
+  /**
+   * A figure: `value(daemon)` for each column; `better` is 'higher' or 'lower'. `compared: false`
+   * for figures judged on their own (the references do different things there: see the notes).
+   */
+  const row = (id, label, unit, better, value, fmt, { compared = true } = {}) =>
+    rows.push({ id, label, unit, better, values: Object.fromEntries(COLUMNS.map((name) => [name, value(name)])), fmt, compared });
   for (const op of ['create', 'inspect', 'rm']) {
     for (const conc of [1, 16]) {
       const k = `${op}${conc}`;
-      const mb_ = w.crud?.[B]?.median?.[k];
-      const md = w.crud?.[D]?.median?.[k];
-      const what = `${op === 'rm' ? 'volume rm' : `volume ${op}`}, ${conc === 1 ? 'one at a time' : '16 at a time'}`;
-      row(`${what}: ops/s`, '/s', 'higher', mb_?.opsPerSec, md?.opsPerSec, fmt0);
-      row(`${what}: p50`, 'ms', 'lower', mb_?.p50, md?.p50, fmt2);
-      row(`${what}: p99`, 'ms', 'lower', mb_?.p99, md?.p99, fmt2);
-      row(`${what}: daemon CPU per op`, 'µs', 'lower', mb_?.cpuUsPerOp, md?.cpuUsPerOp, fmt0);
+      const m = (name) => w.crud?.[name]?.median?.[k];
+      const what = `volume ${op}, ${conc === 1 ? 'one at a time' : '16 at a time'}`;
+      row(`${k}.ops`, `${what}: ops/s`, '/s', 'higher', (x) => m(x)?.opsPerSec, fmt0);
+      row(`${k}.p50`, `${what}: p50`, 'ms', 'lower', (x) => m(x)?.p50, fmt2);
+      row(`${k}.p99`, `${what}: p99`, 'ms', 'lower', (x) => m(x)?.p99, fmt2);
+      row(`${k}.cpu`, `${what}: daemon CPU per op`, 'µs', 'lower', (x) => m(x)?.cpuUsPerOp, fmt0);
     }
   }
   const n = P.lsVolumes.toLocaleString('en');
-  row(`volume ls, ${n} volumes`, 'ms', 'lower', w.ls?.[B]?.medianMs, w.ls?.[D]?.medianMs, fmt1);
-  row(`volume ls, ${n} volumes: daemon CPU`, 'ms', 'lower', w.ls?.[B]?.medianCpuMs, w.ls?.[D]?.medianCpuMs, fmt1);
-  row(`volume inspect p99 added by a df of ${n} volumes`, 'ms', 'lower', w.inspectDuringDf?.[B]?.median?.addedMs, w.inspectDuringDf?.[D]?.median?.addedMs, fmt2);
-  row(`start → /_ping, ${n} volumes`, 'ms', 'lower', w.restart?.[B]?.median?.pingMs, w.restart?.[D]?.median?.pingMs, fmt0);
-  row(`start → first full volume ls, ${n} volumes`, 'ms', 'lower', w.restart?.[B]?.median?.firstFullLsMs, w.restart?.[D]?.median?.firstFullLsMs, fmt0);
-  row(`start → first full ls: daemon CPU`, 'ms', 'lower', w.restart?.[B]?.median?.cpuMs, w.restart?.[D]?.median?.cpuMs, fmt0);
-  row(`resident memory then (VmRSS; dockerd's own)`, 'MB', 'lower', toMb(w.restart?.[B]?.median?.rssBytes), toMb(w.restart?.[D]?.median?.rssBytes), fmt1);
-  const hung = (x) => (x === undefined ? undefined : x.timedOut ? { gt: x.capMs } : x.ms);
-  row(`volume ls with a hung v1 plugin (${n} volumes)`, 'ms', 'lower', hung(w.hungPlugin?.[B]), hung(w.hungPlugin?.[D]), fmt0);
+  row('ls.ms', `volume ls, ${n} volumes`, 'ms', 'lower', (x) => w.ls?.[x]?.medianMs, fmt1);
+  row('ls.cpu', `volume ls, ${n} volumes: daemon CPU`, 'ms', 'lower', (x) => w.ls?.[x]?.medianCpuMs, fmt1);
+  row('df.inspect', `volume inspect p99 added by a df of ${n} volumes`, 'ms', 'lower', (x) => w.inspectDuringDf?.[x]?.median?.addedMs, fmt2, { compared: false });
+  row('start.ping', `start → /_ping, ${n} volumes`, 'ms', 'lower', (x) => w.restart?.[x]?.median?.pingMs, fmt0);
+  row('start.ls', `start → first full volume ls, ${n} volumes`, 'ms', 'lower', (x) => w.restart?.[x]?.median?.firstFullLsMs, fmt0);
+  row('start.cpu', 'start → first full ls: daemon CPU', 'ms', 'lower', (x) => w.restart?.[x]?.median?.cpuMs, fmt0);
+  row('start.rss', "resident memory then (VmRSS; the daemon's own)", 'MB', 'lower', (x) => toMb(w.restart?.[x]?.median?.rssBytes), fmt1);
+  const timed = (x) => (x === undefined ? undefined : x.timedOut ? { gt: x.capMs } : x.ms);
+  for (const hangAt of HANG_POINTS) {
+    const where = hangAt === 'activate' ? 'in Plugin.Activate' : 'after activation (VolumeDriver.List)';
+    row(`hung.${hangAt}`, `volume ls, v1 plugin hung ${where}`, 'ms', 'lower', (x) => timed(w.hungPlugin?.[hangAt]?.[x]), fmt0, { compared: false });
+  }
+  row('unknown.one', 'volume create -d <unknown driver>, daemon up 15 s', 'ms', 'lower', (x) => timed(w.unknownDriver?.[x]?.one), fmt0, { compared: false });
+  row('unknown.many', `${P.unknownDrivers} creates at once on ${P.unknownDrivers} unknown drivers: slowest`, 'ms', 'lower', (x) => {
+    const c = w.unknownDriver?.[x]?.concurrent;
+    return c === undefined ? undefined : c.timedOut > 0 ? { gt: c.capMs } : c.slowestMs;
+  }, fmt0, { compared: false });
   const pe = (x) => x?.median?.socketAnswersMs ?? (x?.unsupported !== undefined ? { na: 'not served' } : x?.error !== undefined ? { na: 'error' } : undefined);
-  row('plugin enable → socket answering', 'ms', 'lower', pe(w.pluginEnable?.[B]), pe(w.pluginEnable?.[D]), fmt0);
+  row('enable', 'plugin enable → socket answering', 'ms', 'lower', (x) => pe(w.pluginEnable?.[x]), fmt0);
 
   const cell = (v, fmt) => (v === undefined ? '–' : typeof v === 'object' ? (v.gt !== undefined ? `> ${v.gt / 1000} s (timed out)` : v.na) : fmt(v));
-  const ratioOf = (r) => {
-    if (typeof r.berth === 'number' && typeof r.dockerd === 'number' && r.dockerd > 0) return r.berth / r.dockerd;
-    if (typeof r.berth === 'number' && typeof r.dockerd === 'object' && r.dockerd?.gt !== undefined) return { lt: r.berth / r.dockerd.gt };
-    return undefined;
-  };
   const ratioCell = (x) => (x === undefined ? '–' : typeof x === 'object' ? `< ${x.lt.toFixed(2)}` : `${x.toFixed(2)}`);
-  const table = [['figure', 'unit', 'berth', 'dockerd', 'berth/dockerd', 'better']];
+  const table = [['figure', 'unit', ...COLUMNS, 'best reference', 'berth/best', 'better']];
   for (const r of rows) {
-    r.ratio = ratioOf(r);
-    table.push([r.label, r.unit, cell(r.berth, r.fmt), cell(r.dockerd, r.fmt), ratioCell(r.ratio), r.better === 'higher' ? 'higher ↑' : 'lower ↓']);
+    r.best = r.compared ? bestReference(r) : undefined;
+    r.ratio = ratioTo(r.values.berthd, r.best);
+    table.push([r.label, r.unit, ...COLUMNS.map((name) => cell(r.values[name], r.fmt)), r.best?.name ?? '–', ratioCell(r.ratio), r.better === 'higher' ? 'higher ↑' : 'lower ↓']);
   }
 
   const m = result.meta;
+  const refs = result.references;
   console.log('');
   console.log(`berth bench${quick ? ' --quick' : ''} — ${m.date}`);
-  console.log(`berth: ${m.berth ?? '?'}; reference: ${result.dockerd.available ? result.dockerd.version : `none (${result.dockerd.reason})`}`);
+  console.log(`berth: ${m.berth ?? '?'}; references: ${REFERENCES.map((name) => (refs[name]?.available ? refs[name].version : `${name}: none`)).join('; ')}`);
   console.log(`node ${m.node}, kernel ${m.kernel}, ${m.cpus} CPUs, load ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} → ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}, fdatasync ${m.fdatasyncMs?.toFixed(3) ?? '?'} ms${m.containerd ? `, ${m.containerd.split(' ').slice(0, 3).join(' ')}` : ''}`);
-  console.log(`N=${P.n} named volumes per round, ${P.reps} rounds per daemon alternating; volume ls of ${n}: ${P.lsReps} alternating; restarts: ${P.restartReps} each; medians over rounds. Wall time ${m.wallSeconds.toFixed(0)} s.`);
+  console.log(`N=${P.n} named volumes per round, ${P.reps} rounds per daemon, alternating; volume ls of ${n}: ${P.lsReps} alternating; restarts: ${P.restartReps} each; medians over rounds. Wall time ${m.wallSeconds.toFixed(0)} s.`);
   if (opts.profile !== undefined) console.log('berthd ran under --cpu-prof: its figures are slower than without.');
   console.log('');
   console.log(formatTable(table));
-  if (w.restart?.[D] !== undefined) console.log(`\nRSS and CPU of dockerd are dockerd's own; the containerd it starts used another ${mb(w.restart[D].median?.childrenRssBytes)} MB (not counted).`);
+  if (w.restart?.dockerd !== undefined) console.log(`\nRSS and CPU of dockerd are dockerd's own; the containerd it starts used another ${mb(w.restart.dockerd.median?.childrenRssBytes)} MB (not counted).`);
   if (w.pluginEnable?.skipped) console.log(`plugin enable not measured: ${w.pluginEnable.skipped}`);
-  for (const x of [B, D]) {
+  for (const x of COLUMNS) {
     if (w.pluginEnable?.[x]?.unsupported) console.log(`plugin enable, ${x}: ${w.pluginEnable[x].unsupported}`);
     if (w.pluginEnable?.[x]?.error) console.log(`plugin enable, ${x}: error: ${w.pluginEnable[x].error}`);
   }
-  if (w.hungPlugin?.[B]) console.log(`hung plugin, berthd: first call ${describeHung(w.hungPlugin[B])}; second ${describeHung(w.hungPlugin[B].second)}`);
-  if (!result.dockerd.available) console.log(`\nThe dockerd column is empty: ${result.dockerd.reason}.`);
-
-  // Targets of issue 6.
-  const get = (label) => rows.find((r) => r.label.startsWith(label));
-  const targets = [
-    ['create, one at a time: ≥ 2× dockerd (ops/s)', get('volume create, one at a time: ops/s'), (x) => x >= 2],
-    ['create, 16 at a time: ≥ 4× dockerd (ops/s)', get('volume create, 16 at a time: ops/s'), (x) => x >= 4],
-    ['inspect, 16 at a time: ≥ 3× dockerd (ops/s)', get('volume inspect, 16 at a time: ops/s'), (x) => x >= 3],
-    [`volume ls of ${n}: ≤ 0.3× dockerd's time`, get('volume ls, '), (x) => x <= 0.3],
-    [`start → first full ls of ${n}: ≤ 0.3× dockerd's time`, get('start → first full'), (x) => x <= 0.3],
-    [`resident memory with ${n} volumes: ≤ dockerd's`, get('resident memory'), (x) => x <= 1],
-  ];
-  const tt = [['target (issue 6)', 'berth/dockerd', 'result']];
-  result.targets = [];
-  for (const [label, r, ok] of targets) {
-    const ratio = typeof r?.ratio === 'number' ? r.ratio : undefined;
-    const verdict = ratio === undefined ? (result.dockerd.available ? 'not measured' : 'n/a (no dockerd)') : ok(ratio) ? 'met' : 'NOT MET';
-    tt.push([label, ratio === undefined ? '–' : `${ratio.toFixed(2)}×`, verdict]);
-    result.targets.push({ target: label, ratio, verdict });
+  for (const hangAt of HANG_POINTS) {
+    for (const x of COLUMNS) {
+      const h = w.hungPlugin?.[hangAt]?.[x];
+      if (h !== undefined) console.log(`plugin hung in ${hangAt}, ${x}: first call ${describeHung(h)}; second ${describeHung(h.second)}; connections to the plugin: ${h.pluginConnections}`);
+    }
   }
-  const hb = w.hungPlugin?.[B];
-  const hungVerdict = hb === undefined ? 'not measured' : !hb.timedOut && hb.ms < 3000 ? 'met' : 'NOT MET';
-  tt.push([`volume ls with a hung plugin: < 3 s`, hb === undefined ? '–' : hb.timedOut ? `> ${hb.capMs / 1000} s` : `${(hb.ms / 1000).toFixed(2)} s`, hungVerdict]);
-  result.targets.push({ target: 'volume ls with a hung plugin < 3 s', berthMs: hb?.ms, verdict: hungVerdict });
+  for (const x of COLUMNS) {
+    const u = w.unknownDriver?.[x];
+    if (u !== undefined) console.log(`unknown driver, ${x}: ${describeCreate(u.one)}`);
+  }
+  if (w.hungPlugin !== undefined || w.unknownDriver !== undefined) {
+    console.log(
+      'Plugin rows are judged on their own: podman knows volume plugins only from containers.conf and asks them only for volumes that use\n' +
+        'one (its volume ls never dials a plugin: see its connection counts), and it fails an unknown driver at once; dockerd looks for an\n' +
+        'unknown plugin for 15 s and waits on a hung one without a deadline.',
+    );
+  }
+  for (const name of REFERENCES) if (refs[name]?.available === false) console.log(`\nThe ${name} column is empty: ${refs[name].reason}.`);
+
+  // Targets of issue 11: berth against the better reference on each figure.
+  const byId = (id) => rows.find((r) => r.id === id);
+  const atLeast = (k) => ({ text: `≥ ${k}×`, ok: (x) => x >= k });
+  const atMost = (k) => ({ text: `≤ ${k}×`, ok: (x) => x <= k });
+  const ratioTargets = [
+    ['create, one at a time: ops/s', 'create1.ops', atLeast(2.5)],
+    ['create, 16 at a time: ops/s', 'create16.ops', atLeast(2.5)],
+    ['inspect, one at a time: ops/s', 'inspect1.ops', atLeast(1.5)],
+    ['inspect, 16 at a time: ops/s', 'inspect16.ops', atLeast(1.5)],
+    ['rm, one at a time: ops/s', 'rm1.ops', atLeast(2.5)],
+    ['rm, 16 at a time: ops/s', 'rm16.ops', atLeast(2.5)],
+    ...['create', 'inspect', 'rm'].flatMap((op) => [1, 16].map((c) => [`daemon CPU per ${op}, ${c === 1 ? 'one' : '16'} at a time`, `${op}${c}.cpu`, atMost(0.6)])),
+    [`volume ls of ${n}: time`, 'ls.ms', atMost(0.3)],
+    [`volume ls of ${n}: daemon CPU`, 'ls.cpu', atMost(0.3)],
+    [`start → first full ls, ${n} volumes`, 'start.ls', atMost(0.4)],
+    [`resident memory with ${n} volumes`, 'start.rss', atMost(0.7)],
+  ];
+  const tt = [['target (issue 11)', 'berth', 'against', 'result']];
+  result.targets = [];
+  for (const [label, id, { text, ok }] of ratioTargets) {
+    const r = byId(id);
+    const x = r?.ratio;
+    const value = typeof x === 'number' ? x : x?.lt;
+    const anyReference = REFERENCES.some((name) => refs[name]?.available);
+    const verdict = value === undefined ? (anyReference ? 'not measured' : 'n/a (no reference)') : ok(value) ? 'met' : 'NOT MET';
+    tt.push([`${label}: ${text}`, x === undefined ? '–' : `${ratioCell(x)}×`, r?.best?.name ?? '–', verdict]);
+    result.targets.push({ target: `${label}: ${text} the better reference`, ratio: x, against: r?.best?.name, verdict });
+  }
+  const absolute = [
+    ...HANG_POINTS.map((hangAt) => {
+      const h = w.hungPlugin?.[hangAt]?.berthd;
+      const label = `volume ls, plugin hung ${hangAt === 'activate' ? 'in Plugin.Activate' : 'in VolumeDriver.List'}: < 2.5 s, Warnings name it`;
+      if (h === undefined) return [label, '–', 'not measured'];
+      const shown = h.timedOut ? `> ${h.capMs / 1000} s` : `${seconds(h.ms)}${h.warningNamesPlugin ? '' : ', not in Warnings'}`;
+      return [label, shown, !h.timedOut && h.ms < 2500 && h.warningNamesPlugin ? 'met' : 'NOT MET'];
+    }),
+    ...[
+      ['volume create -d <unknown>, daemon up 15 s: < 0.5 s', byId('unknown.one')],
+      [`${P.unknownDrivers} at once on ${P.unknownDrivers} unknown drivers, slowest: < 0.5 s`, byId('unknown.many')],
+    ].map(([label, r]) => {
+      const v = r?.values.berthd;
+      if (v === undefined) return [label, '–', 'not measured'];
+      return [label, typeof v === 'number' ? seconds(v) : cell(v, fmt0), typeof v === 'number' && v < 500 ? 'met' : 'NOT MET'];
+    }),
+    (() => {
+      // Issue 12's bound: a df of every volume must not hold other requests up.
+      const label = `volume inspect p99 added by a df of ${n} volumes: < 50 ms (issue 12)`;
+      const v = byId('df.inspect')?.values.berthd;
+      return typeof v === 'number' ? [label, `${v.toFixed(1)} ms`, v < 50 ? 'met' : 'NOT MET'] : [label, '–', 'not measured'];
+    })(),
+  ];
+  for (const [label, shown, verdict] of absolute) {
+    tt.push([label, shown, 'absolute', verdict]);
+    result.targets.push({ target: label, berth: shown, verdict });
+  }
   console.log('');
   console.log(formatTable(tt));
-  if (quick) console.log(`(--quick: ${n} volumes stand in for 10,000, and fewer rounds; the targets are judged on these.)`);
+  if (quick) console.log(`(--quick: ${n} volumes stand in for 10,000, fewer rounds, and a ${P.unknownDriverCapMs / 1000} s cap on unknown-driver lookups; the targets are judged on these.)`);
   reportClusterStore();
   if (result.errors.length > 0) console.log(`\nerrors:\n  ${result.errors.join('\n  ')}`);
-  result.table = rows.map(({ label, unit, better, berth, dockerd, ratio }) => ({ figure: label, unit, better, berth, dockerd, ratio }));
+  result.table = rows.map(({ id, label, unit, better, values, best, ratio }) => ({ id, figure: label, unit, better, ...values, best: best?.name, ratio }));
 }
 
 function formatTable(rows) {
@@ -727,6 +877,11 @@ function median(xs) {
   const s = xs.filter((x) => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
   if (s.length === 0) return undefined;
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** A duration for the targets table: seconds, or ms below one. */
+function seconds(ms) {
+  return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
 function fmt0(x) {

@@ -1,4 +1,5 @@
-// Starting berthd, a reference dockerd and a private containerd, each on its own temp dirs.
+// Starting berthd, the reference daemons (dockerd, podman) and a private containerd, each on its own
+// temp dirs.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -25,7 +26,8 @@ export function onPath(name) {
  */
 export class Daemon {
   /**
-   * @param {{ name: string, file: string, args: string[], socket: string, logFile: string, dataRoot: string, execRoot: string, startTimeoutMs?: number }} spec
+   * `legacyPluginSocket(name)` is where the daemon finds a v1 plugin called `name`.
+   * @param {{ name: string, file: string, args: string[], env?: NodeJS.ProcessEnv, socket: string, logFile: string, dataRoot: string, execRoot: string, startTimeoutMs?: number, legacyPluginSocket: (name: string) => string }} spec
    */
   constructor(spec) {
     Object.assign(this, spec);
@@ -42,7 +44,7 @@ export class Daemon {
     if (this.child?.running) throw new Error(`${this.name} already runs`);
     this.client.close();
     this.client = new EngineClient(this.socket, { apiVersion: API_VERSION, maxSockets: 16 });
-    const child = new Child(this.name, this.file, this.args, { logFile: this.logFile });
+    const child = new Child(this.name, this.file, this.args, { logFile: this.logFile, env: this.env });
     this.child = child;
     const deadline = child.startedAt + (this.startTimeoutMs ?? 60_000);
     for (;;) {
@@ -97,9 +99,8 @@ export async function berthDaemon(dir, options = {}) {
     ...(options.containerd === undefined ? [] : ['--containerd', options.containerd]),
     ...(options.args ?? []),
   ];
-  const d = new Daemon({ name: 'berthd', file: process.execPath, args, socket, logFile: join(dir, 'berthd.log'), dataRoot, execRoot });
-  d.pluginSocketDir = pluginSocketDir;
-  return d;
+  const legacyPluginSocket = (name) => join(pluginSocketDir, `${name}.sock`);
+  return new Daemon({ name: 'berthd', file: process.execPath, args, socket, logFile: join(dir, 'berthd.log'), dataRoot, execRoot, legacyPluginSocket });
 }
 
 /** dockerd 20.10 on `<dir>/{data,exec}` with its own containerd (started by dockerd under exec-root). */
@@ -122,7 +123,53 @@ export async function dockerDaemon(dir, dockerdPath) {
     '--ip-masq=false',
     '--bridge=none',
   ];
-  return new Daemon({ name: 'dockerd', file: dockerdPath, args, socket, logFile: join(dir, 'dockerd.log'), dataRoot, execRoot, startTimeoutMs: 90_000 });
+  // dockerd reads v1 plugin sockets only from /run/docker/plugins, host-global (see hostPluginDir).
+  const legacyPluginSocket = (name) => join('/run/docker/plugins', `${name}.sock`);
+  return new Daemon({ name: 'dockerd', file: dockerdPath, args, socket, logFile: join(dir, 'dockerd.log'), dataRoot, execRoot, startTimeoutMs: 90_000, legacyPluginSocket });
+}
+
+/**
+ * `podman system service` serving Docker's compat API on `<dir>/podman.sock`, with its own
+ * `--root`, `--runroot`, `--tmpdir`, volume path and network config dir under `dir`, and a
+ * `containers.conf` of its own (CONTAINERS_CONF) that names the v1 plugins it may use: podman finds
+ * volume plugins only there (`[engine.volume_plugins]`), never in a directory.
+ * @param {string} dir
+ * @param {string} podmanPath
+ * @param {{ volumePlugins?: readonly string[] }} [options] names of the v1 plugins to declare
+ */
+export async function podmanDaemon(dir, podmanPath, options = {}) {
+  const dataRoot = join(dir, 'root');
+  const execRoot = join(dir, 'run');
+  const pluginDir = join(dir, 'plugins');
+  for (const d of [dir, pluginDir, join(dir, 'tmp')]) await mkdir(d, { recursive: true, mode: 0o700 });
+  const legacyPluginSocket = (name) => join(pluginDir, `${name}.sock`);
+  const q = (s) => JSON.stringify(s);
+  const conf = [
+    '[engine]',
+    'events_logger = "file"',
+    // The default lock manager keeps one lock per volume in a host-global shared-memory segment
+    // (/dev/shm/libpod_lock, 2,048 locks) that outlives the run; file locks live under --tmpdir.
+    'lock_type = "file"',
+    '[engine.volume_plugins]',
+    ...(options.volumePlugins ?? []).map((name) => `${q(name)} = ${q(legacyPluginSocket(name))}`),
+    '',
+  ].join('\n');
+  await writeFile(join(dir, 'containers.conf'), conf);
+  const socket = join(dir, 'podman.sock');
+  const args = [
+    '--root', dataRoot,
+    '--runroot', execRoot,
+    '--tmpdir', join(dir, 'libpod'),
+    '--volumepath', join(dir, 'volumes'),
+    '--network-config-dir', join(dir, 'net'),
+    '--storage-driver', 'vfs',
+    '--cgroup-manager', 'cgroupfs',
+    '--events-backend', 'file',
+    'system', 'service', '--time', '0', `unix://${socket}`,
+  ];
+  // CONTAINERS_CONF replaces /etc/containers/containers.conf; TMPDIR keeps its image temp files here.
+  const env = { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf'), TMPDIR: join(dir, 'tmp') };
+  return new Daemon({ name: 'podman', file: podmanPath, args, env, socket, logFile: join(dir, 'podman.log'), dataRoot, execRoot, legacyPluginSocket });
 }
 
 /** A private containerd (own root, state, socket under `dir`); resolves once its socket accepts. */
@@ -219,6 +266,27 @@ export async function ensureDockerd(log) {
     missingLibs = await unresolvedLibraries(path);
   }
   if (missingLibs.length > 0) return { reason: `dockerd's libraries ${missingLibs.join(', ')} are missing` };
+  const v = await run(path, ['--version'], { timeoutMs: 20_000 }).catch((err) => ({ code: -1, stdout: '', stderr: err.message }));
+  if (v.code !== 0) return { reason: `${path} --version failed: ${(v.stderr || v.stdout).trim()}` };
+  return { path, version: v.stdout.trim() };
+}
+
+/**
+ * The reference podman: Debian's `podman` (installed with apt-get when missing, as root).
+ * BERTH_BENCH_PODMAN=<path> uses another binary. Resolves { path, version } or { reason }.
+ */
+export async function ensurePodman(log) {
+  if (process.getuid?.() !== 0) return { reason: 'podman runs here as root, on its own --root and --runroot (this bench is not running as root)' };
+  let path = process.env.BERTH_BENCH_PODMAN ?? onPath('podman');
+  if (path === undefined) {
+    try {
+      await aptInstall(['podman'], log);
+    } catch (err) {
+      return { reason: err.message };
+    }
+    path = onPath('podman');
+    if (path === undefined) return { reason: 'no podman on PATH after apt-get install podman' };
+  }
   const v = await run(path, ['--version'], { timeoutMs: 20_000 }).catch((err) => ({ code: -1, stdout: '', stderr: err.message }));
   if (v.code !== 0) return { reason: `${path} --version failed: ${(v.stderr || v.stdout).trim()}` };
   return { path, version: v.stdout.trim() };

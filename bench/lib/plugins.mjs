@@ -1,4 +1,4 @@
-// The two kinds of plugin the bench needs: a v1 plugin socket that accepts and never answers, and a
+// The kinds of plugin the bench needs: v1 plugin sockets that hang (in the handshake, or after it), and a
 // managed (v2) volume plugin — node and its libraries in a rootfs, as
 // @berth/plugin-manager/testing (src/volume-plugin-fixture.ts) builds it.
 import { execFileSync, spawn } from 'node:child_process';
@@ -9,17 +9,45 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** A unix socket that accepts connections and never writes a byte. */
-export async function startHungPlugin(path) {
+/** Where a hung plugin stops answering: its handshake, or every volume call after it. */
+export const HANG_POINTS = ['activate', 'list'];
+
+/** The v1 plugin names the bench uses for hung plugins (unique to this run: dockerd's directory is host-global). */
+export function hungPluginName(hangAt) {
+  return `berth-bench-hung-${hangAt}-${process.pid}`;
+}
+
+/**
+ * A v1 plugin on the unix socket `path` that hangs: with `hangAt: 'activate'` it accepts
+ * connections and never writes a byte (so `Plugin.Activate` never completes); with `'list'` it
+ * answers `Plugin.Activate` (a VolumeDriver) and `VolumeDriver.Capabilities`, then leaves every
+ * other call (`VolumeDriver.List`, `Get`, …) without an answer.
+ */
+export async function startHungPlugin(path, { hangAt = 'activate' } = {}) {
   await rm(path, { force: true });
   const conns = new Set();
   let accepted = 0;
-  const server = net.createServer((c) => {
+  const answers = {
+    '/Plugin.Activate': { Implements: ['VolumeDriver'] },
+    '/VolumeDriver.Capabilities': { Capabilities: { Scope: 'local' } },
+  };
+  const server =
+    hangAt === 'activate'
+      ? net.createServer((c) => c.resume()) // read and drop whatever is asked
+      : http.createServer((req, res) => {
+          req.resume();
+          const answer = answers[req.url];
+          if (answer === undefined) return; // hung
+          req.on('end', () => {
+            res.writeHead(200, { 'Content-Type': 'application/vnd.docker.plugins.v1.2+json' });
+            res.end(JSON.stringify(answer));
+          });
+        });
+  server.on('connection', (c) => {
     accepted++;
     conns.add(c);
     c.on('error', () => undefined);
     c.on('close', () => conns.delete(c));
-    c.resume(); // read and drop whatever is asked
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);

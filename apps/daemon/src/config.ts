@@ -269,7 +269,8 @@ function readConfigFile(text: string, flags: Flags): Record<string, unknown> {
   if (unknown.length > 0) throw new Error(`the following directives don't match any configuration option: ${unknown.join(', ')}`);
 
   const conflicts: string[] = [];
-  for (const setting of SETTINGS.toSorted((a, b) => a.flag.localeCompare(b.flag))) {
+  // In the flags' byte order, as pflag visits them (and without loading ICU's collation at start).
+  for (const setting of SETTINGS.toSorted((a, b) => (a.flag < b.flag ? -1 : a.flag > b.flag ? 1 : 0))) {
     const flagValue = flags[setting.flag as keyof Flags];
     const fileValue = keys.get(setting.key);
     if (flagValue === undefined || fileValue === undefined) continue;

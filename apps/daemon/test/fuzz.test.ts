@@ -157,15 +157,19 @@ const driverOpts = fc.oneof(
 
 const labels = fc.oneof(fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ unit: 'grapheme', maxLength: 8 }), { maxKeys: 3 }), fc.constant(null));
 
+/** A driver nobody has, whose name could be a plugin's. */
+const UNKNOWN_DRIVER = 'nope-berth-fuzz';
+
 const createBody = fc
   .record({
     Name: fc.option(fc.oneof(volumeName, fc.constant('')), { nil: undefined, freq: 8 }),
-    // A name that could be a plugin file waits out the plugin store's discovery window (3 s), so it is rare.
+    // A name that could be a plugin file waits for the plugin until the end of berthd's start-up
+    // window (15 s from its start, as dockerd's retries), so it is rare.
     Driver: fc.option(
       fc.oneof(
         { weight: 40, arbitrary: fc.constantFrom('', 'local') },
         { weight: 10, arbitrary: fc.constantFrom('../../x', 'a/b:latest', '/abs', 'a\u0000b') },
-        { weight: 1, arbitrary: fc.constant('nope-berth-fuzz') },
+        { weight: 1, arbitrary: fc.constant(UNKNOWN_DRIVER) },
       ),
       { nil: undefined, freq: 2 },
     ),
@@ -301,7 +305,8 @@ describe('random requests (fast-check)', () => {
           path: req.path,
           ...(req.body === undefined ? {} : { body: req.body }),
           headers: req.contentType === undefined ? {} : { 'Content-Type': req.contentType },
-          timeoutMs: 5_000,
+          // An unknown plugin is waited for during the daemon's first 15 s (see `createBody`).
+          timeoutMs: typeof req.body === 'string' && req.body.includes(UNKNOWN_DRIVER) ? 20_000 : 5_000,
           ...(req.hangUpAfterMs === undefined ? {} : { hangUpAfterMs: req.hangUpAfterMs }),
         });
       } catch (err) {

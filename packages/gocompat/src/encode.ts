@@ -18,8 +18,12 @@ export function goJsonText(value: unknown): string {
     text = text.replace(RAW_MAP_PATTERN, (token, index: string) => rawMaps[Number(index)] ?? token);
     rawMaps.length = base;
   }
-  return text.replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  // Scanned once; replaced only in the rare answer that has them.
+  return LINE_SEPARATORS.test(text) ? text.replace(LINE_SEPARATORS_ALL, (c) => `\\u${c.charCodeAt(0).toString(16)}`) : text;
 }
+
+const LINE_SEPARATORS = /[\u2028\u2029]/;
+const LINE_SEPARATORS_ALL = /[\u2028\u2029]/g;
 
 /**
  * Go's order of strings: by their UTF-8 bytes, which is the order of their code points. JavaScript's

@@ -1,5 +1,5 @@
 import { readdirSync, statSync, type Dirent } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { system } from '@berth/errdefs';
 import { noopLogger, type Logger } from '@berth/logger';
@@ -54,20 +54,22 @@ const SKIP_VERIFY: TlsConfig = { insecureSkipVerify: true };
  * Looks `name` up as moby's `LocalRegistry.Plugin` does: `<sock>/<name>.sock`,
  * `<sock>/<name>/<name>.sock` (sockets only), then per spec directory `<name>.spec`,
  * `<name>/<name>.spec`, `<name>.json`, `<name>/<name>.json`. `undefined` when none exists; rejects
- * when the first spec file found cannot be used.
+ * when the first spec file found cannot be used. The candidates are stat'ed in place, as the scan
+ * reads the directories: ten thread-pool round trips one after the other cost far more than the
+ * calls themselves, and an unknown driver tries them all.
  */
 export async function findLegacyPlugin(name: string, dirs: LegacyDirs): Promise<LegacyPluginSpec | undefined> {
   if (!isPlainName(name)) return undefined;
   for (const dir of dirs.socketDirs) {
     for (const candidate of candidates(dir, name, '.sock')) {
-      if ((await stat(candidate).catch(() => undefined))?.isSocket() === true) {
+      if (statQuietly(candidate)?.isSocket() === true) {
         return { name, addr: `unix://${candidate}`, tls: SKIP_VERIFY, source: candidate };
       }
     }
   }
   for (const dir of dirs.specDirs) {
     for (const candidate of [...candidates(dir, name, '.spec'), ...candidates(dir, name, '.json')]) {
-      if ((await stat(candidate).catch(() => undefined))?.isFile() !== true) continue;
+      if (statQuietly(candidate)?.isFile() !== true) continue;
       return candidate.endsWith('.json') ? readJsonSpec(name, candidate) : readSpec(name, candidate);
     }
   }

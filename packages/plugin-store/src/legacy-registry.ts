@@ -12,14 +12,18 @@ import {
   type LegacyDirs,
   type LegacyPluginSpec,
 } from './discovery.js';
-import { probeWithGrace } from './discovery-wait.js';
+import { DirectoryWatch } from './discovery-wait.js';
 import { notImplements } from './errors.js';
 import { LegacyPlugin, type Manifest } from './legacy-plugin.js';
 import { PluginClient, type PluginClientOptions } from './plugin-client.js';
 import { UnreachableMemory, type ReachabilityGate } from './reachability.js';
 
-/** Long enough for moby's own `TestExternalVolumeDriverRetryNotImmediatelyExists` (spec written 2 s late). */
-export const DEFAULT_DISCOVERY_GRACE_MS = 3_000;
+/**
+ * moby looks for a missing plugin for about 15 s (back-off 1 + 2 + 4 + 8 s) on every lookup; berth
+ * waits that long only while the daemon starts, when plugins start beside it.
+ */
+export const DEFAULT_DISCOVERY_GRACE_MS = 15_000;
+/** How often a waiting lookup looks again where the plugin directories cannot be watched. */
 export const DEFAULT_DISCOVERY_POLL_MS = 250;
 export const DEFAULT_UNREACHABLE_TTL_MS = 10_000;
 /** moby has none; a handshake that takes this long is a hung plugin. */
@@ -33,10 +37,12 @@ export interface LegacyRegistryOptions {
   /** Default: moby's directories (`defaultLegacyDirs()`). */
   dirs?: LegacyDirs | undefined;
   /**
-   * After a miss, how long a lookup keeps watching the directories for the plugin to appear
-   * before it answers "not found"; `0` answers at once.
+   * The start-up window, from the registry's creation (the daemon's start): a lookup that misses
+   * during it watches the directories until the plugin appears or the window ends; afterwards a
+   * miss is answered at once. `0`: no window.
    */
   discoveryGraceMs?: number | undefined;
+  /** Re-check interval of waiting lookups, only where the directories cannot be watched. */
   discoveryPollMs?: number | undefined;
   /** How long a plugin nobody answers for is not dialled again; `0` disables the memory. */
   unreachableTtlMs?: number | undefined;
@@ -59,10 +65,12 @@ export interface GetAllOptions {
   signal?: AbortSignal | undefined;
   /**
    * How long to wait for plugins whose activation is in flight. Those not ready by then are left
-   * out of this answer (and logged) while their activation goes on, so a hung plugin cannot stall a
-   * listing; plugins in back-off (nobody answering) are left out at once.
+   * out of this answer (and reported to `onLeftOut`) while their activation goes on, so a hung
+   * plugin cannot stall a listing; plugins in back-off (nobody answering) are left out at once.
    */
   probeTimeoutMs?: number | undefined;
+  /** Called for each plugin left out because its activation did not finish within `probeTimeoutMs`. */
+  onLeftOut?: ((name: string, error: Error) => void) | undefined;
 }
 
 interface Entry {
@@ -82,8 +90,9 @@ interface Entry {
  */
 export class LegacyRegistry {
   readonly dirs: LegacyDirs;
-  readonly #graceMs: number;
-  readonly #pollMs: number;
+  /** When the start-up window ends (performance.now()). */
+  readonly #windowEnd: number;
+  readonly #watch: DirectoryWatch;
   readonly #activationTimeoutMs: number;
   readonly #probeTimeoutMs: number;
   readonly #clientOptions: LegacyRegistryOptions['client'];
@@ -93,14 +102,14 @@ export class LegacyRegistry {
   readonly #entries = new Map<string, Entry>();
   readonly #handlers = new Map<string, PluginHandler[]>();
   readonly #locks = new KeyedLock();
-  /** When a grace window last ended without finding each name (performance.now()). */
-  readonly #misses = new Map<string, number>();
   readonly #closing = new AbortController();
 
   constructor(options: LegacyRegistryOptions = {}) {
     this.dirs = options.dirs ?? defaultLegacyDirs();
-    this.#graceMs = options.discoveryGraceMs ?? DEFAULT_DISCOVERY_GRACE_MS;
-    this.#pollMs = options.discoveryPollMs ?? DEFAULT_DISCOVERY_POLL_MS;
+    this.#windowEnd = performance.now() + (options.discoveryGraceMs ?? DEFAULT_DISCOVERY_GRACE_MS);
+    this.#watch = new DirectoryWatch([...this.dirs.socketDirs, ...this.dirs.specDirs], {
+      fallbackPollMs: options.discoveryPollMs ?? DEFAULT_DISCOVERY_POLL_MS,
+    });
     this.#activationTimeoutMs = options.activationTimeoutMs ?? DEFAULT_ACTIVATION_TIMEOUT_MS;
     this.#probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.#clientOptions = options.client;
@@ -114,8 +123,9 @@ export class LegacyRegistry {
 
   /**
    * The activated plugin `name` if it implements `implementation` (e.g. `VolumeDriver`), or
-   * `undefined` when no socket or spec file by that name appears within the grace window. Rejects
-   * when the plugin cannot be activated or does not implement `implementation`.
+   * `undefined` when no socket or spec file by that name exists (during the start-up window: none
+   * appears before it ends). Rejects when the plugin cannot be activated or does not implement
+   * `implementation`.
    */
   async find(name: string, implementation: string, options: LookupOptions = {}): Promise<LegacyPlugin | undefined> {
     const { signal } = options;
@@ -123,14 +133,13 @@ export class LegacyRegistry {
     if (name === '') throw system('Unable to find plugin without name');
     // Such a name can never appear (`vieux/sshfs` is a managed plugin's): no grace window for it.
     if (!isPlainName(name)) return undefined;
-    const arrived = performance.now();
     let entry = this.#entries.get(name);
     if (entry === undefined) {
       const lock = await this.#locks.acquire(name, { signal });
       try {
         entry = this.#entries.get(name);
         if (entry === undefined) {
-          const spec = await this.#discover(name, arrived, signal);
+          const spec = await this.#watch.probeUntil(() => findLegacyPlugin(name, this.dirs), this.#windowEnd, signal);
           if (spec === undefined) return undefined;
           entry = this.#entries.get(name) ?? this.#activate(spec, true);
         }
@@ -160,7 +169,7 @@ export class LegacyRegistry {
     const { signal } = options;
     const waitMs = options.probeTimeoutMs ?? this.#probeTimeoutMs;
     const names = await this.scan({ signal });
-    const found = await Promise.all(names.map((name) => this.#probe(name, waitMs, signal)));
+    const found = await Promise.all(names.map((name) => this.#probe(name, waitMs, options.onLeftOut, signal)));
     return found.filter((p): p is LegacyPlugin => p !== undefined && p.implements(implementation));
   }
 
@@ -188,33 +197,6 @@ export class LegacyRegistry {
   /** Stops activations in flight (their waiters get a `canceled` error). */
   close(): void {
     this.#closing.abort(new BerthError('canceled', 'the plugin registry is closed'));
-  }
-
-  async #discover(
-    name: string,
-    arrived: number,
-    signal: AbortSignal | undefined,
-  ): Promise<LegacyPluginSpec | undefined> {
-    // A caller that queued behind a grace window which then found nothing shares its verdict
-    // after one more look, rather than watching for another full window.
-    const missed = this.#misses.get(name);
-    const graceMs = missed !== undefined && missed >= arrived ? 0 : this.#graceMs;
-    const dirs = [...this.dirs.socketDirs, ...this.dirs.specDirs];
-    const spec = await probeWithGrace(dirs, () => findLegacyPlugin(name, this.dirs), {
-      graceMs,
-      pollMs: this.#pollMs,
-      signal,
-    });
-    if (spec === undefined) this.#noteMiss(name);
-    else this.#misses.delete(name);
-    return spec;
-  }
-
-  #noteMiss(name: string): void {
-    const now = performance.now();
-    const horizon = now - Math.max(this.#graceMs * 2, 10_000);
-    for (const [other, at] of this.#misses) if (at < horizon) this.#misses.delete(other);
-    this.#misses.set(name, now);
   }
 
   #activate(spec: LegacyPluginSpec, retry: boolean): Entry {
@@ -279,7 +261,12 @@ export class LegacyRegistry {
     }
   }
 
-  async #probe(name: string, waitMs: number, signal: AbortSignal | undefined): Promise<LegacyPlugin | undefined> {
+  async #probe(
+    name: string,
+    waitMs: number,
+    onLeftOut: GetAllOptions['onLeftOut'],
+    signal: AbortSignal | undefined,
+  ): Promise<LegacyPlugin | undefined> {
     try {
       let entry = this.#entries.get(name);
       if (entry === undefined) {
@@ -294,6 +281,7 @@ export class LegacyRegistry {
       const plugin = await within(abortable(entry.activation, signal), waitMs);
       if (plugin === undefined) {
         this.#logger.warn('legacy plugin did not finish activating in time; left out', { plugin: name, waitMs });
+        onLeftOut?.(name, new BerthError('deadline-exceeded', `Plugin.Activate: the plugin did not answer within ${waitMs}ms`));
         return undefined;
       }
       this.#runHandlers(entry, plugin);

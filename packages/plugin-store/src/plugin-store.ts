@@ -25,6 +25,8 @@ export interface StoreCallOptions {
 export interface GetAllByCapOptions extends StoreCallOptions {
   /** See `GetAllOptions.probeTimeoutMs` of the legacy registry. */
   probeTimeoutMs?: number | undefined;
+  /** See `GetAllOptions.onLeftOut` of the legacy registry. */
+  onLeftOut?: ((name: string, error: Error) => void) | undefined;
 }
 
 /**

@@ -2,7 +2,7 @@ import { BerthError, invalidParameter, notFound, wrap } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
 import { createPluginAdapter } from './plugin-adapter.js';
-import type { AdaptedPlugin, CallOptions, PluginDriverAdapter, PluginGetter, PluginRefMode, VolumeDriver } from './types.js';
+import type { AdaptedPlugin, CallOptions, ListPluginsOptions, PluginDriverAdapter, PluginGetter, PluginRefMode, VolumeDriver } from './types.js';
 
 /** The plugin capability of volume drivers (moby's `extName`). */
 export const VOLUME_DRIVER_CAPABILITY = 'VolumeDriver';
@@ -79,9 +79,10 @@ export class VolumeDriverRegistry {
   /**
    * Every registered driver, plus one for every volume-driver plugin the getter knows
    * (`getAllByCap`), keeping those of legacy plugins for later lookups. A plugin that cannot be
-   * adapted is logged and left out rather than failing the whole list.
+   * adapted is logged and left out rather than failing the whole list; plugins the getter leaves
+   * out because they are still starting are reported to `options.onLeftOut`.
    */
-  async getAllDrivers(options?: CallOptions): Promise<VolumeDriver[]> {
+  async getAllDrivers(options?: ListPluginsOptions): Promise<VolumeDriver[]> {
     if (this.#pluginGetter === undefined) return [...this.#drivers.values()];
     let plugins: unknown[];
     try {

@@ -5,6 +5,7 @@ export type {
   VolumeDriver,
   PluginRefMode,
   PluginGetter,
+  ListPluginsOptions,
   VolumePlugin,
   PluginCaller,
   PluginCallOptions,

@@ -76,7 +76,15 @@ export type PluginRefMode = 'lookup' | 'acquire' | 'release';
 
 export interface PluginGetter {
   get(name: string, capability: string, mode: PluginRefMode, options?: CallOptions): Promise<unknown>;
-  getAllByCap(capability: string, options?: CallOptions): Promise<unknown[]>;
+  getAllByCap(capability: string, options?: ListPluginsOptions): Promise<unknown[]>;
+}
+
+/** How long a listing waits for plugins still starting, and who hears of those left out. */
+export interface ListPluginsOptions extends CallOptions {
+  /** How long to wait for plugins whose activation is in flight (the getter's default otherwise). */
+  probeTimeoutMs?: number | undefined;
+  /** Called for each plugin left out of the answer because it was not ready in time. */
+  onLeftOut?: ((name: string, error: Error) => void) | undefined;
 }
 
 /** Options of one plugin call. */

@@ -7,26 +7,33 @@ import type { VolumeDriverRegistry } from './types.js';
 
 export interface AllDrivers {
   drivers: VolumeDriver[];
+  /** Plugins left out because they were still starting (a plugin hung in its handshake). */
+  leftOut: Array<{ name: string; error: Error }>;
   /** Set when the registry could not list its plugins in time: `drivers` are the ones it already knew. */
   warning?: string;
 }
 
 /**
- * Every driver, within `ms`. The registry's `getAllDrivers` asks the plugin store, which may wait
- * for plugins that are starting; when it fails or is late, the drivers the registry already knows
- * (registered ones, kept legacy plugins) are used instead, each also within `ms`.
+ * Every driver, within `ms`. The registry's `getAllDrivers` asks the plugin store, which waits half
+ * of `ms` for plugins still starting and leaves the others out (`leftOut`), so that the drivers'
+ * own answers have time too; when it fails or is late anyway, the drivers the registry already
+ * knows (registered ones, kept legacy plugins) are used instead, each also within `ms`.
  */
 export async function allDrivers(
   registry: VolumeDriverRegistry,
   ms: number,
   signal: AbortSignal | undefined,
 ): Promise<AllDrivers> {
+  const leftOut: AllDrivers['leftOut'] = [];
   try {
-    return {
-      drivers: await withDeadline(ms, `volume drivers were not listed within ${ms}ms`, signal, (s) =>
-        registry.getAllDrivers({ signal: s }),
-      ),
-    };
+    const drivers = await withDeadline(ms, `volume drivers were not listed within ${ms}ms`, signal, (s) =>
+      registry.getAllDrivers({
+        signal: s,
+        probeTimeoutMs: Math.floor(ms / 2),
+        onLeftOut: (name, error) => leftOut.push({ name, error }),
+      }),
+    );
+    return { drivers, leftOut };
   } catch (err) {
     signal?.throwIfAborted();
     const known = await Promise.all(
@@ -35,7 +42,7 @@ export async function allDrivers(
       ),
     );
     signal?.throwIfAborted();
-    return { drivers: known.filter((d) => d !== undefined), warning: messageOf(err) };
+    return { drivers: known.filter((d) => d !== undefined), leftOut: [], warning: messageOf(err) };
   }
 }
 

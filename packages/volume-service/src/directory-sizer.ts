@@ -58,10 +58,8 @@ export function directorySizeSync(fs: SyncFs, dir: string): number {
 }
 
 /** The worker thread's program: sizes each directory of a batch, answering a size or an error text. */
-function sizerWorker(walk: typeof directorySizeSync): void {
-  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const fs = require('node:fs') as SyncFs;
-  parentPort?.on('message', (dirs: string[]) => {
+function sizerWorker(parentPort: import('node:worker_threads').MessagePort, fs: SyncFs, walk: typeof directorySizeSync): void {
+  parentPort.on('message', (dirs: string[]) => {
     parentPort.postMessage(
       dirs.map((dir) => {
         try {
@@ -74,8 +72,12 @@ function sizerWorker(walk: typeof directorySizeSync): void {
   });
 }
 
-// Evaluated as a script in the worker: no file to find next to a bundle, no TypeScript to load in tests.
-const WORKER_SOURCE = `(${sizerWorker.toString()})(${directorySizeSync.toString()});`;
+// Evaluated as a script in the worker: no file to find next to a bundle, no TypeScript to load in
+// tests. The modules are required in the text itself, not in a function's body: a bundler renames
+// `require` in code it bundles (to a helper the worker does not have), never inside a string.
+const WORKER_SOURCE =
+  `const { parentPort } = require('node:worker_threads');\n` +
+  `(${sizerWorker.toString()})(parentPort, require('node:fs'), ${directorySizeSync.toString()});`;
 
 /** Directories handed to a worker at once: small enough that an abort or a new caller waits little. */
 const BATCH = 32;

@@ -30,9 +30,10 @@ export interface FindResult {
  * the warnings and the store's volumes of that driver are used instead. Labels and options come from
  * the store; volumes whose name is bound to another driver are dropped. Sorted by name.
  *
- * Listing the drivers is bounded too: when the registry cannot list its plugins in time, the
- * drivers it knows are listed, a `list: <err>` warning says so, and the volumes the store knows on
- * the other drivers are listed from the cache.
+ * Listing the drivers is bounded too: a plugin still starting (hung in its handshake) adds
+ * `list <plugin>: <err>` and its volumes come from the store; when the registry cannot list its
+ * plugins in time at all, the drivers it knows are listed, a `list: <err>` warning says so, and the
+ * volumes the store knows on the other drivers are listed from the cache.
  *
  * Global volumes are described from the cluster store's cache (never waiting for the cluster); while
  * the cluster cannot be reached, its warning says that this may be stale.
@@ -47,6 +48,10 @@ export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: Ab
     const seen = new Set(all.drivers.map((d) => d.name));
     const unseen = (name: string): boolean => !seen.has(name) && (wanted === undefined || wanted.includes(name));
     listed.push({ volumes: cachedVolumes(deps, unseen), warning: opError('list', '', all.warning).message });
+  }
+  for (const { name, error } of all.leftOut) {
+    if (wanted !== undefined && !wanted.includes(name)) continue;
+    listed.push({ volumes: cachedVolumes(deps, (driverName) => driverName === name), warning: opError('list', name, error).message });
   }
 
   const warnings: string[] = [];

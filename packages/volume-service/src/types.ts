@@ -4,6 +4,11 @@ import type { CallOptions, VolumeDriver, VolumeScope } from '@berth/volume-drive
 // `@berth/volume-drivers`' registry and by the daemon (event sink), and the Engine API objects it
 // answers with. Drivers and volumes are `@berth/volume-drivers`' own types.
 
+export interface ListDriversOptions extends CallOptions {
+  probeTimeoutMs?: number | undefined;
+  onLeftOut?: ((name: string, error: Error) => void) | undefined;
+}
+
 /** moby's `drivers.Store` as the volume store uses it. */
 export interface VolumeDriverRegistry {
   /** Lookup without touching plugin reference counts. */
@@ -14,7 +19,11 @@ export interface VolumeDriverRegistry {
   releaseDriver(name: string, options?: CallOptions): Promise<VolumeDriver>;
   /** Sorted names of the registered and cached drivers (`docker info` Plugins.Volume). */
   getDriverList(): string[];
-  getAllDrivers(options?: CallOptions): Promise<VolumeDriver[]>;
+  /**
+   * Every driver. Plugins still starting after `probeTimeoutMs` are left out and reported to
+   * `onLeftOut` (by name, with why).
+   */
+  getAllDrivers(options?: ListDriversOptions): Promise<VolumeDriver[]>;
   /**
    * The driver `name` when the registry has it at hand and checked: what `getDriver`,
    * `createDriver` and `releaseDriver` would return without asking the plugin getter, and so

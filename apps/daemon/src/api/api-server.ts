@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../logger.js';
+import { ApiResponse } from './api-response.js';
 import { createRequestHandler, type RequestHandler, type RequestObserver } from './request-handler.js';
 import { writeJson } from './respond.js';
 import type { Route } from './router.js';
@@ -65,7 +66,7 @@ export class ApiServer {
 
   async #listen(path: string, gid: number | undefined): Promise<void> {
     await prepareSocketPath(path);
-    const server = createServer((req, res) => {
+    const server = createServer({ ServerResponse: ApiResponse }, (req, res) => {
       this.#handler(req, res).catch((err: unknown) => {
         this.#logger.error('request failed unexpectedly', { error: err, method: req.method, url: req.url });
         if (!res.headersSent) writeJson(res, 500, { message: err instanceof Error ? err.message : String(err) });

@@ -9,5 +9,9 @@ describe('compareVersions', () => {
     expect(compareVersions('2', '1.99')).toBe(1);
     expect(compareVersions('1..', '1.0')).toBe(0);
     expect(compareVersions('1.99999999999999999999', '1.51')).toBe(1);
+    expect(compareVersions('', '0')).toBe(0);
+    expect(compareVersions('1.24', '1.24.1')).toBe(-1);
+    expect(compareVersions('1.x', '1')).toBe(0);
+    expect(compareVersions('1. 5', '1.4')).toBe(1);
   });
 });

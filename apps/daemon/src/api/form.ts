@@ -7,12 +7,15 @@ import { invalidParameter } from '@berth/errdefs';
  */
 export class Form {
   readonly #values: Map<string, string[]>;
+  /** Most requests have no query: they share one (a form is never changed once parsed). */
+  static readonly #empty = new Form(new Map());
 
   private constructor(values: Map<string, string[]>) {
     this.#values = values;
   }
 
   static parse(rawQuery: string): Form {
+    if (rawQuery === '') return Form.#empty;
     const values = new Map<string, string[]>();
     let error: string | undefined;
     for (const pair of rawQuery.split('&')) {
@@ -63,8 +66,10 @@ export function unescapePath(s: string): string {
   return percentDecode(s, s);
 }
 
+const NOT_ASCII = /[^\x00-\x7f]/;
+
 function percentDecode(s: string, original: string): string {
-  if (!s.includes('%')) return Buffer.from(s, 'latin1').toString('utf8');
+  if (!s.includes('%')) return NOT_ASCII.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidParameter } from '@berth/errdefs';
 import type { Logger } from '../logger.js';
 import { BERTH_VERSION, MAX_API_VERSION, MIN_API_VERSION } from '../version.js';
+import type { ApiResponse } from './api-response.js';
 import { versionGreaterThan, versionLessThan } from './api-version.js';
 import type { RequestContext } from './context.js';
 import { Form, unescapePath } from './form.js';
@@ -21,7 +22,16 @@ export interface RequestHandlerOptions {
 
 export type RequestObserver = (method: string, route: string, status: number, durationMs: number) => void;
 
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+export type RequestHandler = (req: IncomingMessage, res: ApiResponse) => Promise<void>;
+
+/** moby's version middleware's headers, on every answer of a matched route. */
+const VERSION_HEADERS: Readonly<Record<string, string>> = {
+  Server: `Docker/${BERTH_VERSION} (linux)`,
+  'Api-Version': MAX_API_VERSION,
+  Ostype: 'linux',
+};
+/** And the experimental middleware's, once the version was accepted. */
+const API_HEADERS: Readonly<Record<string, string>> = { ...VERSION_HEADERS, 'Docker-Experimental': 'false' };
 
 /**
  * moby's API server around the routes: mux matching, the version middleware (headers, too
@@ -57,27 +67,11 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       return;
     }
 
-    const controller = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort(new Error('client disconnected'));
-    });
-    let form: Form | undefined;
     const apiVersion = match.version ?? MAX_API_VERSION;
-    const ctx: RequestContext = {
-      req,
-      res,
-      params: match.params,
-      apiVersion,
-      form: () => (form ??= Form.parse(q < 0 ? '' : rawUrl.slice(q + 1))),
-      signal: controller.signal,
-      shutdown: options.shutdown,
-      logger,
-    };
+    const ctx = new Context(req, res, match.params, apiVersion, q < 0 ? '' : rawUrl.slice(q + 1), options.shutdown, logger);
 
     try {
-      res.setHeader('Server', `Docker/${BERTH_VERSION} (linux)`);
-      res.setHeader('Api-Version', MAX_API_VERSION);
-      res.setHeader('Ostype', 'linux');
+      res.apiHeaders = VERSION_HEADERS;
       if (versionLessThan(apiVersion, MIN_API_VERSION)) {
         throw invalidParameter(
           `client version ${apiVersion} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
@@ -86,7 +80,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       if (versionGreaterThan(apiVersion, MAX_API_VERSION)) {
         throw invalidParameter(`client version ${apiVersion} is too new. Maximum supported API version is ${MAX_API_VERSION}`);
       }
-      res.setHeader('Docker-Experimental', 'false');
+      res.apiHeaders = API_HEADERS;
       const { route } = match;
       if (route.minVersion !== undefined && versionLessThan(apiVersion, route.minVersion)) {
         throw invalidParameter(`${route.method} ${route.path} requires minimum API version ${route.minVersion}`);
@@ -105,6 +99,47 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
       writeError(res, err, match.version);
     }
   };
+}
+
+/** One request's context: the query string is parsed and the signal made on first use. */
+class Context implements RequestContext {
+  readonly #rawQuery: string;
+  #form: Form | undefined;
+  #signal: AbortSignal | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly params: Readonly<Record<string, string>>,
+    readonly apiVersion: string,
+    rawQuery: string,
+    readonly shutdown: AbortSignal,
+    readonly logger: Logger,
+  ) {
+    this.#rawQuery = rawQuery;
+  }
+
+  form(): Form {
+    return (this.#form ??= Form.parse(this.#rawQuery));
+  }
+
+  /**
+   * Aborts when the response closes before it is complete (the client went away). Made on first
+   * use: an AbortSignal costs more than a whole `_ping`, and only requests that use one pay for it.
+   */
+  get signal(): AbortSignal {
+    if (this.#signal !== undefined) return this.#signal;
+    const controller = new AbortController();
+    const res = this.res;
+    if (res.closed) {
+      if (!res.writableFinished) controller.abort(new Error('client disconnected'));
+    } else {
+      res.once('close', () => {
+        if (!res.writableFinished) controller.abort(new Error('client disconnected'));
+      });
+    }
+    return (this.#signal = controller.signal);
+  }
 }
 
 /** API versions before 1.24 get errors in plain text, as moby still does for them. */

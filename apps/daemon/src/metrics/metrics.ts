@@ -31,7 +31,9 @@ const PLUGIN_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60,
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 export async function createMetrics(): Promise<DaemonMetrics> {
-  const prom = await import('prom-client');
+  // A CommonJS module: its exports are `default` both from Node's loader (which also gives the names
+  // it can see) and from the bundled berthd's chunk (which gives only `default`).
+  const prom = (await import('prom-client')).default;
   const registry = new prom.Registry();
   prom.collectDefaultMetrics({ register: registry });
   const registers = [registry];
