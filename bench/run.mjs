@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { API_VERSION, BERTHD, ROOT, berthDaemon, dockerDaemon, ensureContainerd, ensureDockerd, ensurePodman, onPath, podmanDaemon, startContainerd } from './lib/daemons.mjs';
 import { HANG_POINTS, buildPluginDir, findPluginSocket, hungPluginName, managedPluginRequirements, startHungPlugin, tarStream, waitPluginAnswers } from './lib/plugins.mjs';
+import { privatePluginDirs, reenterInOwnMountNamespace } from './lib/namespace.mjs';
 import { cleanupAll, cpuMs, descendants, installSignalHandlers, isStopping, onCleanup, removeTree, rssBytes, run } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
 
@@ -36,6 +37,8 @@ if (opts.help) {
   console.log('usage: node bench/run.mjs [--quick] [--json FILE] [--no-dockerd] [--no-podman] [--profile DIR] [--n N] [--ls-volumes N] [--reps N]');
   process.exit(0);
 }
+
+await reenterInOwnMountNamespace(import.meta.url, onPath);
 
 const quick = opts.quick;
 const P = {
@@ -133,6 +136,7 @@ async function main() {
   }
   const { dockerd, podman } = found;
 
+  log(await privatePluginDirs());
   armWatchdog();
   const tmp = await mkdtemp('/tmp/bb-');
   onCleanup(`remove ${tmp}`, () => removeTree(tmp));
