@@ -6,6 +6,7 @@ export type {
   PluginRefMode,
   PluginGetter,
   ListPluginsOptions,
+  DriverLookupOptions,
   VolumePlugin,
   PluginCaller,
   PluginCallOptions,

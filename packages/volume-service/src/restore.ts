@@ -146,14 +146,16 @@ async function restoreOne(
   const fields = { driver: record.driver, volume: record.name };
   let driver;
   try {
-    driver = await drivers.createDriver(record.driver, { signal });
+    // A plugin that is not there yet is not waited for: the start would wait with it (dockerd's
+    // 15 s per missing plugin), and the record is kept, so the volume comes back with its plugin.
+    driver = await drivers.createDriver(record.driver, { signal, waitForPlugin: false });
   } catch (err) {
     logger.warn('Error restoring volume', { ...fields, error: String(err) });
     return { kind: 'keep' };
   }
   const release = async (): Promise<void> => {
     try {
-      await drivers.releaseDriver(record.driver, { signal });
+      await drivers.releaseDriver(record.driver, { signal, waitForPlugin: false });
     } catch (err) {
       logger.error('Error releasing reference to volume driver', { ...fields, error: String(err) });
     }
@@ -187,7 +189,7 @@ async function restoreOne(
 async function undoPending(record: VolumeRecord, { drivers, logger, signal }: RestoreDeps): Promise<Outcome> {
   const fields = { driver: record.driver, volume: record.name };
   try {
-    const driver = await drivers.getDriver(record.driver, { signal });
+    const driver = await drivers.getDriver(record.driver, { signal, waitForPlugin: false });
     const volume = await getFromDriver(driver, record.name, logger, signal);
     if (volume !== undefined) {
       await driver.remove(volume, { signal });
