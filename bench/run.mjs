@@ -10,10 +10,12 @@ import { closeSync, existsSync, fdatasyncSync, fsyncSync, openSync, readFileSync
 import { mkdir, mkdtemp, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { API_VERSION, BERTHD, ROOT, berthDaemon, dockerDaemon, ensureContainerd, ensureDockerd, ensurePodman, onPath, podmanDaemon, startContainerd } from './lib/daemons.mjs';
 import { HANG_POINTS, buildPluginDir, findPluginSocket, hungPluginName, managedPluginRequirements, startHungPlugin, tarStream, waitPluginAnswers } from './lib/plugins.mjs';
+import { privatePluginDirs, reenterInOwnMountNamespace } from './lib/namespace.mjs';
 import { cleanupAll, cpuMs, descendants, installSignalHandlers, isStopping, onCleanup, removeTree, rssBytes, run } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
 
@@ -35,6 +37,8 @@ if (opts.help) {
   console.log('usage: node bench/run.mjs [--quick] [--json FILE] [--no-dockerd] [--no-podman] [--profile DIR] [--n N] [--ls-volumes N] [--reps N]');
   process.exit(0);
 }
+
+await reenterInOwnMountNamespace(import.meta.url, onPath);
 
 const quick = opts.quick;
 const P = {
@@ -132,6 +136,7 @@ async function main() {
   }
   const { dockerd, podman } = found;
 
+  log(await privatePluginDirs());
   armWatchdog();
   const tmp = await mkdtemp('/tmp/bb-');
   onCleanup(`remove ${tmp}`, () => removeTree(tmp));
@@ -188,6 +193,7 @@ async function main() {
   await step('plugin enable', () => pluginEnable(daemons, containerd === undefined ? pluginWhy ?? result.meta.containerdError ?? 'no containerd' : undefined, tmp));
   await step('volume create on unknown drivers', () => unknownDrivers(daemons));
   await step('volume ls with a hung v1 plugin', () => hungPlugins(daemons));
+  await step(`global volumes on a 3-member etcd (${P.lsVolumes})`, () => clusterStore(tmp));
 
   for (const d of daemons) await d.stop();
   if (containerd !== undefined) await containerd.child.stop();
@@ -599,6 +605,92 @@ async function enableRounds(d, dir) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Global volumes on an etcd cluster (issue 15): one berthd with --cluster-store on a 3-member etcd
+// on 127.0.0.1 and a v1 plugin of global scope over a directory, the same figures for its global
+// volumes and for its local ones (in SQLite), in the same run. Self-contained: its own daemon, rows
+// and table (no dockerd column: dockerd has no cluster store for volumes).
+
+async function clusterStore(tmp) {
+  const w = (result.workloads.clusterStore = {});
+  if (onPath('etcd') === undefined) {
+    w.skipped = 'etcd is not installed (Debian etcd-server; scripts/test-all.sh installs it)';
+    log(`  skipped: ${w.skipped}`);
+    return;
+  }
+  const testing = join(ROOT, 'packages/volume-cluster-etcd/dist/testing/index.js');
+  const { EtcdTestCluster, GlobalVolumePlugin } = await import(pathToFileURL(testing).href);
+  const etcd = await EtcdTestCluster.start({ dir: join(tmp, 'etcd') });
+  const undoEtcd = onCleanup('etcd cluster', () => etcd.close());
+  const d = await berthDaemon(join(tmp, 'bc'), { args: ['--cluster-store', etcd.storeUrl, '--cluster-advertise', 'bench-1'] });
+  const plugin = await GlobalVolumePlugin.start({ socketDir: d.pluginSocketDir, drivers: { gbench: join(tmp, 'gshared') } });
+  const undoPlugin = onCleanup('global volume plugin', () => plugin.stop());
+  const undoDaemon = onCleanup('berthd with --cluster-store', () => d.stop());
+  try {
+    await d.start();
+    const kinds = [
+      ['global', 'gbench'],
+      ['local', 'local'],
+    ];
+    for (const [kind, driver] of kinds) {
+      const warm = Array.from({ length: P.warmup }, (_, i) => `warm-${kind}-${i}`);
+      await pool(warm.length, 16, (i) => d.client.expect(201, 'POST', '/volumes/create', { body: { Name: warm[i], Driver: driver } }));
+      await pool(warm.length, 16, (i) => d.client.expect(204, 'DELETE', `/volumes/${warm[i]}`));
+      const created = await pool(P.lsVolumes, 16, (i) => d.client.expect(201, 'POST', '/volumes/create', { body: { Name: `${kind}-${String(i).padStart(6, '0')}`, Driver: driver } }), d.pid);
+      w[kind] = { createOpsPerSec: created.opsPerSec, createP50: created.p50, createP99: created.p99, lsSamplesMs: [] };
+      log(`  ${kind}: ${P.lsVolumes} volumes created at ${created.opsPerSec.toFixed(0)}/s (16 at a time), p50 ${created.p50.toFixed(2)} ms`);
+    }
+    const listed = async (kind, driver) => {
+      const t = performance.now();
+      const res = await d.client.expect(200, 'GET', `/volumes?filters=${encodeURIComponent(JSON.stringify({ driver: [driver] }))}`, { timeoutMs: 120_000 });
+      const ms = performance.now() - t;
+      const body = res.json();
+      if ((body.Volumes ?? []).length !== P.lsVolumes) throw new Error(`${kind} volume ls returned ${(body.Volumes ?? []).length} volumes, expected ${P.lsVolumes}`);
+      if ((body.Warnings ?? []).length > 0) throw new Error(`${kind} volume ls warned: ${body.Warnings.join('; ')}`);
+      return ms;
+    };
+    for (const [kind, driver] of kinds) await listed(kind, driver); // warm-up
+    for (let rep = 0; rep < P.lsReps; rep++) {
+      for (const [kind, driver] of rep % 2 === 0 ? kinds : [...kinds].reverse()) w[kind].lsSamplesMs.push(await listed(kind, driver));
+    }
+    for (const [kind] of kinds) {
+      w[kind].lsMedianMs = median(w[kind].lsSamplesMs);
+      log(`  ${kind}: volume ls of ${P.lsVolumes}: median ${w[kind].lsMedianMs.toFixed(1)} ms`);
+    }
+  } finally {
+    await d.stop();
+    undoDaemon();
+    await plugin.stop();
+    undoPlugin();
+    await etcd.close();
+    undoEtcd();
+  }
+}
+
+function reportClusterStore() {
+  const w = result.workloads.clusterStore;
+  if (w === undefined) return;
+  const n = P.lsVolumes.toLocaleString('en');
+  console.log('');
+  if (w.skipped !== undefined) {
+    console.log(`global volumes on etcd: not measured (${w.skipped})`);
+    return;
+  }
+  const rows = [
+    [`global volume create, 16 at a time (${n}): ops/s`, '/s', w.global?.createOpsPerSec, w.local?.createOpsPerSec, fmt0, 'higher ↑'],
+    [`volume ls, ${n} volumes of one driver`, 'ms', w.global?.lsMedianMs, w.local?.lsMedianMs, fmt1, 'lower ↓'],
+  ];
+  const cell = (v, fmt) => (typeof v === 'number' ? fmt(v) : '–');
+  const table = [['figure (one berthd, 3-member etcd on loopback)', 'unit', 'global (etcd)', 'local (SQLite)', 'global/local', 'better']];
+  result.clusterStoreTable = [];
+  for (const [label, unit, global, local, fmt, better] of rows) {
+    const ratio = typeof global === 'number' && typeof local === 'number' && local > 0 ? global / local : undefined;
+    table.push([label, unit, cell(global, fmt), cell(local, fmt), ratio === undefined ? '–' : ratio.toFixed(2), better]);
+    result.clusterStoreTable.push({ figure: label, unit, global, local, ratio });
+  }
+  console.log(formatTable(table));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output
 
 /**
@@ -766,6 +858,7 @@ function report() {
   console.log('');
   console.log(formatTable(tt));
   if (quick) console.log(`(--quick: ${n} volumes stand in for 10,000, fewer rounds, and a ${P.unknownDriverCapMs / 1000} s cap on unknown-driver lookups; the targets are judged on these.)`);
+  reportClusterStore();
   if (result.errors.length > 0) console.log(`\nerrors:\n  ${result.errors.join('\n  ')}`);
   result.table = rows.map(({ id, label, unit, better, values, best, ratio }) => ({ id, figure: label, unit, better, ...values, best: best?.name, ratio }));
 }

@@ -16,6 +16,7 @@ export const FLOORS = {
   '@berth/plugin-registry': 3,
   '@berth/plugin-executor-containerd': 3,
   '@berth/volume-service': 3,
+  '@berth/volume-cluster-etcd': 3,
   '@berth/plugin-manager': 4,
   '@berth/daemon': 5,
 };

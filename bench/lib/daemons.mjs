@@ -26,8 +26,9 @@ export function onPath(name) {
  */
 export class Daemon {
   /**
-   * `legacyPluginSocket(name)` is where the daemon finds a v1 plugin called `name`.
-   * @param {{ name: string, file: string, args: string[], env?: NodeJS.ProcessEnv, socket: string, logFile: string, dataRoot: string, execRoot: string, startTimeoutMs?: number, legacyPluginSocket: (name: string) => string }} spec
+   * `legacyPluginSocket(name)` is where the daemon finds a v1 plugin called `name`; berthd also has
+   * its `pluginSocketDir`.
+   * @param {{ name: string, file: string, args: string[], env?: NodeJS.ProcessEnv, socket: string, logFile: string, dataRoot: string, execRoot: string, startTimeoutMs?: number, legacyPluginSocket: (name: string) => string, pluginSocketDir?: string }} spec
    */
   constructor(spec) {
     Object.assign(this, spec);
@@ -97,9 +98,10 @@ export async function berthDaemon(dir, options = {}) {
     '--plugin-socket-dir', pluginSocketDir,
     '--plugin-spec-dir', pluginSpecDir,
     ...(options.containerd === undefined ? [] : ['--containerd', options.containerd]),
+    ...(options.args ?? []),
   ];
   const legacyPluginSocket = (name) => join(pluginSocketDir, `${name}.sock`);
-  return new Daemon({ name: 'berthd', file: process.execPath, args, socket, logFile: join(dir, 'berthd.log'), dataRoot, execRoot, legacyPluginSocket });
+  return new Daemon({ name: 'berthd', file: process.execPath, args, socket, logFile: join(dir, 'berthd.log'), dataRoot, execRoot, legacyPluginSocket, pluginSocketDir });
 }
 
 /** dockerd 20.10 on `<dir>/{data,exec}` with its own containerd (started by dockerd under exec-root). */

@@ -184,5 +184,37 @@ console.log(JSON.stringify({ listed, bad, left }));
       left: [],
     });
   });
+
+  it('@berth/volume-cluster-etcd keeps a volume record in a real etcd', async () => {
+    if (!(await hasBinary('etcd'))) {
+      if (process.env.CI) throw new Error('etcd is not installed (scripts/test-all.sh installs etcd-server)');
+      console.log('skipping: etcd is not installed');
+      return;
+    }
+    const project = await installPacked('volume-cluster-etcd');
+    const out = await runScript(
+      project,
+      `
+import { EtcdClusterStore } from '@berth/volume-cluster-etcd';
+import { EtcdTestCluster } from '@berth/volume-cluster-etcd/testing';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+const etcd = await EtcdTestCluster.start({ size: 1 });
+const dir = await mkdtemp(path.join(tmpdir(), 'vce-'));
+const open = (host) => EtcdClusterStore.open({ endpoints: etcd.endpoints, host, stateDir: path.join(dir, host) });
+const a = await open('a');
+const b = await open('b');
+const first = await a.create({ name: 'v1', driver: 'nfs', labels: { team: 'a' }, options: null });
+await a.addRef('v1', 'job-1');
+for (let i = 0; i < 100 && b.lookup('v1')?.refs.length !== 1; i++) await new Promise((r) => setTimeout(r, 50));
+const seen = b.lookup('v1');
+const claim = await b.claimRemoval('v1');
+await a.close(); await b.close(); await etcd.close();
+console.log(JSON.stringify({ created: first.created, labels: seen?.labels, refs: seen?.refs, claim, warning: a.warning() === undefined }));
+`,
+    );
+    expect(JSON.parse(out)).toEqual({ created: true, labels: { team: 'a' }, refs: ['a/job-1'], claim: { inUse: ['a/job-1'] }, warning: true });
+  });
 });
 

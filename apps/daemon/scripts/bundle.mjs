@@ -2,7 +2,8 @@
 // that the daemon starts by compiling one module instead of resolving and linking about a hundred.
 // What berthd loads only for managed plugins or registries (containerd's gRPC client, the registry
 // client) goes into chunks under dist/chunks/, loaded on first use as before; code both need is in a
-// shared chunk, so every module exists once. better-sqlite3 stays a package (a native addon).
+// shared chunk, so every module exists once. better-sqlite3 (a native addon) and the etcd cluster
+// store (etcd3 reads files beside its modules) stay packages.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,9 @@ const result = await build({
   target: 'node20',
   outdir: dist,
   chunkNames: 'chunks/[name]-[hash]',
-  external: ['better-sqlite3'],
+  // better-sqlite3 is a native addon; the etcd cluster store (loaded only with --cluster-store)
+  // brings etcd3, which reads its .proto files from beside its own modules: both stay packages.
+  external: ['better-sqlite3', '@berth/volume-cluster-etcd'],
   // The CommonJS packages bundled in (tar-stream, gRPC, undici) call require() for Node's modules.
   banner: { js: "import { createRequire as __berthdRequire } from 'node:module'; const require = __berthdRequire(import.meta.url);" },
   // The version is read from package.json at build time: chunks do not sit beside it.

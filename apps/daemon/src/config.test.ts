@@ -10,6 +10,7 @@ function env(over: Partial<ConfigEnvironment> & { files?: Record<string, string>
     cwd: '/work',
     readFile: (path) => files[path],
     groupExists: () => false,
+    hostname: 'node-1',
     ...over,
   };
 }
@@ -47,6 +48,7 @@ describe('defaults', () => {
       pluginDirs: undefined,
       insecureRegistries: ['127.0.0.0/8', '::1/128'],
       metricsAddress: undefined,
+      cluster: undefined,
     });
   });
 
@@ -174,6 +176,77 @@ describe('daemon.json', () => {
     );
     expect(failure([], withFile('{"log-level":"loud"}'))).toBe(
       `${prefix}merged configuration validation from file and command line flags failed: invalid logging level: loud`,
+    );
+  });
+});
+
+describe('cluster settings', () => {
+  it('are off without --cluster-store', () => {
+    expect(config([]).cluster).toBeUndefined();
+  });
+
+  it('read dockerd\'s flags: the store URL, this host\'s name (the host name by default) and the options', () => {
+    expect(config(['--cluster-store', 'etcd://10.0.0.1:2379,10.0.0.2,[::1]:4001'])).toMatchObject({
+      cluster: {
+        store: 'etcd://10.0.0.1:2379,10.0.0.2,[::1]:4001',
+        endpoints: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379', 'http://[::1]:4001'],
+        prefix: undefined,
+        host: 'node-1',
+        tls: undefined,
+        leaseTtlSeconds: undefined,
+        commandTimeoutMs: undefined,
+      },
+    });
+    expect(
+      config([
+        '--cluster-store', 'etcd://e1:2379/teams/a/',
+        '--cluster-advertise', 'host-a',
+        '--cluster-store-opt', 'cacert=certs/ca.pem',
+        '--cluster-store-opt', 'kv.certfile=/etc/berth/client.pem',
+        '--cluster-store-opt', 'key=/etc/berth/client-key.pem',
+        '--cluster-store-opt', 'discovery.ttl=1m30s',
+        '--cluster-store-opt', 'command-timeout=2500ms',
+      ]).cluster,
+    ).toEqual({
+      store: 'etcd://e1:2379/teams/a/',
+      endpoints: ['https://e1:2379'],
+      prefix: '/teams/a',
+      host: 'host-a',
+      tls: { cacert: '/work/certs/ca.pem', cert: '/etc/berth/client.pem', key: '/etc/berth/client-key.pem' },
+      leaseTtlSeconds: 90,
+      commandTimeoutMs: 2500,
+    });
+  });
+
+  it('read the same as daemon.json keys, and refuse a key given both ways', () => {
+    const file = '/etc/berth/daemon.json';
+    const json = '{"cluster-store":"etcd://e1:2379","cluster-advertise":"h2","cluster-store-opts":{"discovery.ttl":"5s"}}';
+    expect(config([], env({ files: { [file]: json } })).cluster).toMatchObject({ endpoints: ['http://e1:2379'], host: 'h2', leaseTtlSeconds: 5 });
+    expect(failure(['--cluster-store-opt', 'discovery.ttl=9s'], env({ files: { [file]: json } }))).toBe(
+      `unable to configure the Docker daemon with file ${file}: the following directives are specified both as a flag and in the configuration file: cluster-store-opts: (from flag: [discovery.ttl=9s], from file: map[discovery.ttl:5s])`,
+    );
+  });
+
+  it('refuse what berthd cannot use, with clear texts', () => {
+    expect(failure(['--cluster-store', 'consul://c:8500'])).toBe(
+      'unsupported cluster store "consul://c:8500": berthd keeps global volumes in etcd (etcd://host:port[,host:port...][/prefix])',
+    );
+    expect(failure(['--cluster-store', 'etcd://e1:99999'])).toBe('invalid cluster store "etcd://e1:99999": "e1:99999" is not host:port');
+    expect(failure(['--cluster-advertise', 'h1'])).toBe(
+      'invalid cluster configuration. --cluster-advertise must be accompanied by --cluster-store configuration',
+    );
+    expect(failure(['--cluster-store', 'etcd://e', '--cluster-store-opt', 'ttl=5s'])).toBe(
+      'invalid cluster-store-opt "ttl": berthd takes cacert, cert, key, kv.cacertfile, kv.certfile, kv.keyfile, discovery.ttl, command-timeout',
+    );
+    expect(failure(['--cluster-store', 'etcd://e', '--cluster-store-opt', 'novalue'])).toBe(
+      'invalid argument "novalue" for "--cluster-store-opt" flag: bad format for key-value pair',
+    );
+    expect(failure(['--cluster-store', 'etcd://e', '--cluster-store-opt', 'discovery.ttl=1500ms'])).toBe(
+      'invalid cluster-store-opt discovery.ttl=1500ms: a lease TTL is a whole number of seconds, at least 1s',
+    );
+    expect(failure(['--cluster-store', 'etcd://e', '--cluster-store-opt', 'command-timeout=soon'])).toBe('time: invalid duration "soon"');
+    expect(failure(['--cluster-store', 'etcd://e', '--cluster-store-opt', 'cert=/c.pem'])).toBe(
+      'invalid cluster-store-opt: cert and key go together (a client certificate and its key)',
     );
   });
 });

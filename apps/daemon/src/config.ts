@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compareGoStrings, decodeGo, goBool, GoJsonError, goString, goStringSlice, goStruct, toPlain, unmarshalValue, type GoType, type JsonValue } from '@berth/gocompat';
+import { compareGoStrings, decodeGo, goBool, GoJsonError, goString, goStringMap, goStringSlice, goStruct, toPlain, unmarshalValue, type GoType, type JsonValue } from '@berth/gocompat';
+import { clusterConfig, type ClusterConfig } from './cluster-config.js';
 import { lookupGroup } from './group.js';
 import type { LogFormat, LogLevel } from './logger.js';
 
@@ -35,6 +36,8 @@ export interface DaemonConfig {
   readonly insecureRegistries: readonly string[];
   /** Where Prometheus metrics are served over HTTP (`--metrics-addr`); `undefined`: not served. */
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined;
+  /** `--cluster-store`: global volumes shared with other hosts through etcd; `undefined`: every volume is local. */
+  readonly cluster: ClusterConfig | undefined;
 }
 
 /** Loopback registries are always insecure, as in dockerd. */
@@ -58,6 +61,8 @@ export interface ConfigEnvironment {
   /** The file's text, or `undefined` when it does not exist. */
   readFile(path: string): string | undefined;
   groupExists(name: string): boolean;
+  /** The machine's host name (the default `--cluster-advertise`). */
+  hostname: string;
 }
 
 /** A configuration berthd refuses to start with; `message` is what it prints. */
@@ -75,6 +80,9 @@ export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
  * `containerd` or `live-restore`) is a row here and a field in `DaemonConfig`.
  */
 const SETTINGS: ReadonlyArray<{ key: string; flag: string; type: GoType }> = [
+  { key: 'cluster-advertise', flag: 'cluster-advertise', type: goString },
+  { key: 'cluster-store', flag: 'cluster-store', type: goString },
+  { key: 'cluster-store-opts', flag: 'cluster-store-opt', type: goStringMap },
   { key: 'containerd', flag: 'containerd', type: goString },
   { key: 'containerd-plugins-namespace', flag: 'containerd-plugins-namespace', type: goString },
   { key: 'data-root', flag: 'data-root', type: goString },
@@ -95,6 +103,9 @@ const SETTINGS: ReadonlyArray<{ key: string; flag: string; type: GoType }> = [
 const FILE_TYPE = goStruct('config.Config', Object.fromEntries(SETTINGS.map((s) => [s.key, s.type])));
 
 const OPTIONS = {
+  'cluster-advertise': { type: 'string' },
+  'cluster-store': { type: 'string' },
+  'cluster-store-opt': { type: 'string', multiple: true },
   'config-file': { type: 'string' },
   containerd: { type: 'string' },
   'containerd-plugins-namespace': { type: 'string' },
@@ -120,6 +131,13 @@ export const USAGE = `Usage:  berthd [OPTIONS]
 A Docker-compatible volume and plugin daemon
 
 Options:
+      --cluster-advertise string
+                             This host's name in the cluster (default: the machine's host name)
+      --cluster-store string Keep global-scope volumes in etcd, shared with other hosts:
+                             etcd://host:port[,host:port...][/prefix]
+      --cluster-store-opt map
+                             Cluster store options: cacert=, cert=, key= (TLS, PEM files),
+                             discovery.ttl= (lease TTL, default 15s), command-timeout= (default 3s)
       --config-file string   Daemon configuration file (default "${DEFAULT_CONFIG_FILE}" if it exists)
       --containerd string    containerd socket to run plugins with (default: berthd starts its own
                              under <exec-root>/containerd when a plugin first needs it)
@@ -301,6 +319,18 @@ function resolveConfig(
     socketDirs === undefined && specDirs === undefined
       ? undefined
       : { socketDirs: (socketDirs ?? ['/run/docker/plugins']).map(absolute), specDirs: (specDirs ?? ['/etc/docker/plugins', '/usr/lib/docker/plugins']).map(absolute) };
+  let cluster: ClusterConfig | undefined;
+  try {
+    cluster = clusterConfig({
+      store: pick(flags['cluster-store'], 'cluster-store'),
+      advertise: pick(flags['cluster-advertise'], 'cluster-advertise'),
+      options: pick<readonly string[] | Readonly<Record<string, string>>>(flags['cluster-store-opt'], 'cluster-store-opts'),
+      hostname: env.hostname,
+      absolute,
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   const insecureRegistries = [
     ...new Set([...(pick(flags['insecure-registry'], 'insecure-registries') ?? []).map(insecureRegistry), ...DEFAULT_INSECURE_REGISTRIES]),
   ];
@@ -319,6 +349,7 @@ function resolveConfig(
     pluginDirs,
     insecureRegistries,
     metricsAddress: metricsAddress(pick(flags['metrics-addr'], 'metrics-addr')),
+    cluster,
   };
 }
 
@@ -421,5 +452,6 @@ function processEnvironment(): ConfigEnvironment {
     cwd: process.cwd(),
     readFile: (path) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined),
     groupExists: (name) => lookupGroup(name) !== undefined,
+    hostname: hostname(),
   };
 }

@@ -27,6 +27,7 @@ beforeEach(async () => {
     pluginDirs: { socketDirs: [join(dir, 'plugins')], specDirs: [] },
     insecureRegistries: ['127.0.0.0/8', '::1/128'],
     metricsAddress: undefined,
+    cluster: undefined,
   };
 });
 
@@ -73,6 +74,37 @@ describe('createDaemon', () => {
     // The plugin layout exists; containerd was never needed, so never started.
     expect((await readdir(join(config.dataRoot, 'plugins'))).sort()).toEqual(['tmp']);
     await expect(stat(join(config.execRoot, 'containerd'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('opens the cluster store between the volume drivers and the volumes, and starts with etcd out of reach', async () => {
+    const port = await closedPort();
+    const steps: DaemonStep[] = [];
+    const daemon = await createDaemon(
+      {
+        ...config,
+        cluster: {
+          store: `etcd://127.0.0.1:${port}`,
+          endpoints: [`http://127.0.0.1:${port}`],
+          prefix: undefined,
+          host: 'h1',
+          tls: undefined,
+          leaseTtlSeconds: undefined,
+          commandTimeoutMs: 300,
+        },
+      },
+      { trace: (s) => steps.push(s) },
+    );
+    expect(steps.slice(steps.indexOf('volume-drivers'), steps.indexOf('volumes') + 1)).toEqual(['volume-drivers', 'cluster-store', 'volumes']);
+    const socket = config.hosts[0] as string;
+    const info = (await httpRequest(socket, { path: '/info' })).json as { Name: string; ClusterStore: string; Warnings: string[] };
+    expect(info.Name).toBe('h1');
+    expect(info.ClusterStore).toBe(`etcd://127.0.0.1:${port}`);
+    expect(info.Warnings).toEqual([expect.stringMatching(new RegExp(`^WARNING: cluster store etcd://127\\.0\\.0\\.1:${port}: `))]);
+    // Local volumes work while etcd cannot be reached.
+    expect((await httpRequest(socket, { method: 'POST', path: '/volumes/create', body: { Name: 'local-1' } })).status).toBe(201);
+    steps.length = 0;
+    await daemon.close();
+    expect(steps.slice(0, 4)).toEqual(['stop-api', 'close-volumes', 'close-cluster-store', 'shutdown-plugins']);
   });
 
   it('serves volumes and events over the socket', async () => {
@@ -159,3 +191,15 @@ describe('createDaemon', () => {
     }
   });
 });
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}

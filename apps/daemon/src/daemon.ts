@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errdefs';
 import { Filters } from '@berth/filters';
@@ -6,6 +6,7 @@ import { ContainerdSupervisor, LazyContainerdExecutor } from '@berth/plugin-exec
 import { PluginManager } from '@berth/plugin-manager';
 import { ContentStore, loginRegistry, PluginDistribution } from '@berth/plugin-registry';
 import { Plugin, PluginStore } from '@berth/plugin-store';
+import type { EtcdClusterStore } from '@berth/volume-cluster-etcd';
 import { LocalDriver, VolumeDriverRegistry } from '@berth/volume-drivers';
 import { adoptDockerMetadata, RESERVED_VOLUME_NAMES, VolumesService, type VolumeEventSink } from '@berth/volume-service';
 import { ApiServer } from './api/api-server.js';
@@ -18,6 +19,7 @@ import { pluginRoutes } from './api/plugin-routes.js';
 import { systemDiskUsageRoute } from './api/system-df-route.js';
 import { systemRoutes } from './api/system-routes.js';
 import { volumeRoutes } from './api/volume-routes.js';
+import type { ClusterConfig } from './cluster-config.js';
 import type { DaemonConfig } from './config.js';
 import { DataRootLock } from './data-root-lock.js';
 import { loadOrCreateEngineId } from './engine-id.js';
@@ -40,12 +42,14 @@ export type DaemonStep =
   | 'containerd'
   | 'plugin-manager'
   | 'volume-drivers'
+  | 'cluster-store'
   | 'volumes'
   | 'events'
   | 'serve-api'
   | 'stop-api'
   | 'stop-metrics'
   | 'close-volumes'
+  | 'close-cluster-store'
   | 'shutdown-plugins'
   | 'close-containerd'
   | 'close-events'
@@ -83,6 +87,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
   let pluginStore: PluginStore | undefined;
   let containerd: ContainerdSupervisor | undefined;
   let plugins: PluginManager<Plugin> | undefined;
+  let cluster: EtcdClusterStore | undefined;
   let volumes: VolumesService | undefined;
   let events: EventsService | undefined;
   let api: ApiServer | undefined;
@@ -102,6 +107,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     if (api !== undefined) await step('stop-api', () => api?.close());
     if (metricsServer !== undefined) await step('stop-metrics', () => metricsServer?.close());
     if (volumes !== undefined) await step('close-volumes', () => volumes?.close());
+    if (cluster !== undefined) await step('close-cluster-store', () => cluster?.close());
     // moby: after the volumes (and containers) are done with them. Stops plugins unless live-restore.
     if (plugins !== undefined) await step('shutdown-plugins', () => plugins?.shutdown());
     // With live-restore, berthd's own containerd keeps running the plugins for the next berthd.
@@ -205,6 +211,12 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
     });
     drivers.register(local);
 
+    // Only with --cluster-store: the etcd client (gRPC) is not even loaded otherwise.
+    if (config.cluster !== undefined) {
+      trace('cluster-store');
+      cluster = await openClusterStore(config.cluster, config.dataRoot, logger.child({ component: 'cluster-store' }));
+    }
+
     trace('volumes');
     // moby creates its events service only after the volumes are restored, and nothing emits
     // events during the restore; the sink forwards once the service exists.
@@ -215,6 +227,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       events: sink,
       logger: logger.child({ component: 'volume-service' }),
       sqlite: { onCommit: metrics?.metadataCommit, onWalSync: metrics?.fsyncObserver('metadata-wal') },
+      cluster,
     });
     metrics?.watchVolumes(volumes);
 
@@ -231,6 +244,7 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
       liveRestore: config.liveRestore,
       volumeDrivers: () => service.getDriverList(),
       insecureRegistries: config.insecureRegistries,
+      cluster: cluster === undefined ? undefined : { store: cluster.display, host: cluster.host, warning: () => cluster?.warning() },
     };
     api = await ApiServer.listen(config.hosts, {
       routes: [
@@ -262,6 +276,33 @@ export async function createDaemon(config: DaemonConfig, options: DaemonOptions 
 
   let closing: Promise<void> | undefined;
   return { config, sockets: api.paths, metricsUrl, close: () => (closing ??= shutdown()) };
+}
+
+/**
+ * The cluster store of global volumes: joins the cluster and loads its volumes, waiting at most one
+ * etcd command timeout (an unreachable cluster does not stop the start; local volumes work, global
+ * ones fail with a clear error until it can be reached). This host's references live under
+ * `<data-root>/cluster`.
+ */
+async function openClusterStore(settings: ClusterConfig, dataRoot: string, logger: Logger): Promise<EtcdClusterStore> {
+  // Loaded here, and only with --cluster-store: a berthd without it never loads the etcd client (gRPC).
+  const { EtcdClusterStore } = await import('@berth/volume-cluster-etcd');
+  const read = async (path: string | undefined): Promise<Buffer | undefined> => (path === undefined ? undefined : readFile(path));
+  const tls =
+    settings.tls === undefined
+      ? undefined
+      : { ca: await read(settings.tls.cacert), cert: await read(settings.tls.cert), key: await read(settings.tls.key) };
+  return EtcdClusterStore.open({
+    endpoints: settings.endpoints,
+    host: settings.host,
+    prefix: settings.prefix,
+    stateDir: EtcdClusterStore.stateDir(dataRoot),
+    tls,
+    leaseTtlSeconds: settings.leaseTtlSeconds,
+    commandTimeoutMs: settings.commandTimeoutMs,
+    display: settings.store,
+    logger,
+  });
 }
 
 /** How long naming the volumes of a plugin in `plugin <name> is in use` may take. */

@@ -151,4 +151,24 @@ describeWithDocker('legacy (v1) volume plugins through berthd', () => {
     expect((await daemon.http({ method: 'DELETE', path: '/volumes/kept' })).status).toBe(204);
     expect(plugin.volumes.has('kept')).toBe(false);
   });
+
+  it('starts without waiting for a plugin that is away, and gives its volume back, references and all, when it returns', async () => {
+    expect(await daemon.docker(['volume', 'create', '-d', 'fake', 'away'])).toEqual(ok('away\n'));
+    expect((await daemon.http({ method: 'POST', path: '/volumes/away/mount', body: { ID: 'ref-a' } })).status).toBe(200);
+    const kept = plugin.volumes.get('away');
+    await plugin.close();
+
+    // dockerd looks for the plugin of each restored volume for about 15 s before it serves anything.
+    const started = Date.now();
+    daemon = await daemon.restart({ kill: true, args });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await daemon.docker(['volume', 'create', 'other'])).toEqual(ok('other\n'));
+
+    plugin = await FakeVolumePlugin.start({ socketDir: join(dir, 'sockets'), name: 'fake', root: join(dir, 'fake-data') });
+    plugin.volumes.set('away', kept as NonNullable<typeof kept>);
+    expect((await daemon.http({ path: '/volumes/away' })).json).toMatchObject({ Name: 'away', Driver: 'fake' });
+    expect((await daemon.http({ method: 'DELETE', path: '/volumes/away' })).json).toEqual({
+      message: 'remove away: volume is in use - [ref-a]',
+    });
+  });
 });

@@ -1,5 +1,5 @@
 export { PluginStore } from './plugin-store.js';
-export type { PluginStoreOptions, StoreCallOptions, GetAllByCapOptions } from './plugin-store.js';
+export type { PluginStoreOptions, StoreCallOptions, GetAllByCapOptions, GetPluginOptions } from './plugin-store.js';
 export { PROTOCOL_SCHEME_HTTP_V1, REF_DELTA } from './compat-plugin.js';
 export type { CompatPlugin, RefMode } from './compat-plugin.js';
 export { Plugin, DEFAULT_MANAGED_PLUGIN_TIMEOUT_MS } from './plugin.js';

@@ -59,6 +59,11 @@ export interface LegacyRegistryOptions {
 
 export interface LookupOptions {
   signal?: AbortSignal | undefined;
+  /**
+   * `false`: a plugin that is not there is answered at once, even during the start-up window (the
+   * volume restore, whose volumes come back with their plugin whenever it appears). Default `true`.
+   */
+  waitForPlugin?: boolean | undefined;
 }
 
 export interface GetAllOptions {
@@ -139,7 +144,8 @@ export class LegacyRegistry {
       try {
         entry = this.#entries.get(name);
         if (entry === undefined) {
-          const spec = await this.#watch.probeUntil(() => findLegacyPlugin(name, this.dirs), this.#windowEnd, signal);
+          const deadline = options.waitForPlugin === false ? 0 : this.#windowEnd;
+          const spec = await this.#watch.probeUntil(() => findLegacyPlugin(name, this.dirs), deadline, signal);
           if (spec === undefined) return undefined;
           entry = this.#entries.get(name) ?? this.#activate(spec, true);
         }

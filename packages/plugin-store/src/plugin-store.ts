@@ -22,6 +22,11 @@ export interface StoreCallOptions {
   signal?: AbortSignal | undefined;
 }
 
+export interface GetPluginOptions extends StoreCallOptions {
+  /** See `LookupOptions.waitForPlugin` of the legacy registry. */
+  waitForPlugin?: boolean | undefined;
+}
+
 export interface GetAllByCapOptions extends StoreCallOptions {
   /** See `GetAllOptions.probeTimeoutMs` of the legacy registry. */
   probeTimeoutMs?: number | undefined;
@@ -55,7 +60,7 @@ export class PluginStore {
    * is asked; nothing there is `plugin "<name>" not found`, any other legacy failure is
    * `legacy plugin: <err>`.
    */
-  async get(name: string, capability: string, mode: RefMode, options: StoreCallOptions = {}): Promise<CompatPlugin> {
+  async get(name: string, capability: string, mode: RefMode, options: GetPluginOptions = {}): Promise<CompatPlugin> {
     const { signal } = options;
     signal?.throwIfAborted();
     const delta = REF_DELTA[mode];
@@ -70,7 +75,7 @@ export class PluginStore {
     if (this.legacy === undefined) throw pluginNotFound(name);
     let legacy: CompatPlugin | undefined;
     try {
-      legacy = await this.legacy.find(name, capability, { signal });
+      legacy = await this.legacy.find(name, capability, { signal, waitForPlugin: options.waitForPlugin });
     } catch (err) {
       throw this.#legacyError(err, signal);
     }

@@ -2,7 +2,16 @@ import { BerthError, invalidParameter, notFound, wrap } from '@berth/errdefs';
 import { KeyedLock } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
 import { createPluginAdapter } from './plugin-adapter.js';
-import type { AdaptedPlugin, CallOptions, ListPluginsOptions, PluginDriverAdapter, PluginGetter, PluginRefMode, VolumeDriver } from './types.js';
+import type {
+  AdaptedPlugin,
+  CallOptions,
+  DriverLookupOptions,
+  ListPluginsOptions,
+  PluginDriverAdapter,
+  PluginGetter,
+  PluginRefMode,
+  VolumeDriver,
+} from './types.js';
 
 /** The plugin capability of volume drivers (moby's `extName`). */
 export const VOLUME_DRIVER_CAPABILITY = 'VolumeDriver';
@@ -46,17 +55,17 @@ export class VolumeDriverRegistry {
   }
 
   /** The driver named `name`, without touching plugin reference counts. */
-  getDriver(name: string, options?: CallOptions): Promise<VolumeDriver> {
+  getDriver(name: string, options?: DriverLookupOptions): Promise<VolumeDriver> {
     return this.#lookup(name, 'lookup', options);
   }
 
   /** The driver named `name`, acquiring one reference on its plugin (a volume now uses it). */
-  createDriver(name: string, options?: CallOptions): Promise<VolumeDriver> {
+  createDriver(name: string, options?: DriverLookupOptions): Promise<VolumeDriver> {
     return this.#lookup(name, 'acquire', options);
   }
 
   /** The driver named `name`, releasing one reference on its plugin. */
-  releaseDriver(name: string, options?: CallOptions): Promise<VolumeDriver> {
+  releaseDriver(name: string, options?: DriverLookupOptions): Promise<VolumeDriver> {
     return this.#lookup(name, 'release', options);
   }
 
@@ -110,7 +119,7 @@ export class VolumeDriverRegistry {
     return drivers;
   }
 
-  async #lookup(name: string, mode: PluginRefMode, options: CallOptions | undefined): Promise<VolumeDriver> {
+  async #lookup(name: string, mode: PluginRefMode, options: DriverLookupOptions | undefined): Promise<VolumeDriver> {
     if (name === '') throw invalidParameter('driver name cannot be empty');
     const registered = this.#drivers.get(name);
     if (registered !== undefined) return this.#checkRegisteredScope(name, registered, options);

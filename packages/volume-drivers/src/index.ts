@@ -6,6 +6,7 @@ export type {
   PluginRefMode,
   PluginGetter,
   ListPluginsOptions,
+  DriverLookupOptions,
   VolumePlugin,
   PluginCaller,
   PluginCallOptions,
@@ -37,4 +38,6 @@ export {
 export { SystemMounter, DEFAULT_MOUNT_TIMEOUT_MS } from './mounter.js';
 export type { Mounter, MountRequest, SystemMounterOptions } from './mounter.js';
 export type { MountInfo } from './mountinfo.js';
+/** Crash-safe file replacement (temp file, fsync, rename, directory fsync), for other packages' small state files. */
+export { writeFileAtomic } from './fs-util.js';
 export type { ResolveAddress } from './mount-options.js';

@@ -88,8 +88,18 @@ export interface VolumeDriver {
 export type PluginRefMode = 'lookup' | 'acquire' | 'release';
 
 export interface PluginGetter {
-  get(name: string, capability: string, mode: PluginRefMode, options?: CallOptions): Promise<unknown>;
+  get(name: string, capability: string, mode: PluginRefMode, options?: DriverLookupOptions): Promise<unknown>;
   getAllByCap(capability: string, options?: ListPluginsOptions): Promise<unknown[]>;
+}
+
+/** A lookup of one driver by name. */
+export interface DriverLookupOptions extends CallOptions {
+  /**
+   * `false`: a plugin that is not there is answered at once, even while the plugin store still
+   * waits for late plugins (its start-up window); for the volume restore, whose volumes come back
+   * with their plugin whenever it appears. Default `true`.
+   */
+  waitForPlugin?: boolean | undefined;
 }
 
 /** How long a listing waits for plugins still starting, and who hears of those left out. */

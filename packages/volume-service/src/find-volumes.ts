@@ -2,6 +2,7 @@ import type { Logger } from '@berth/logger';
 import type { Volume, VolumeDriver, VolumeScope } from '@berth/volume-drivers';
 import { allDrivers } from './all-drivers.js';
 import { withDeadline } from './deadline.js';
+import type { GlobalVolumes } from './global-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
 import { scopeOf } from './lookup.js';
 import { opError } from './op-error.js';
@@ -14,6 +15,8 @@ export interface FindDeps {
   cache: ReadonlyMap<string, CacheEntry>;
   logger: Logger;
   listTimeoutMs: number;
+  /** Global volumes: their labels, options, creation time and every host's references come from the cluster's cache. */
+  global?: GlobalVolumes | undefined;
 }
 
 export interface FindResult {
@@ -31,6 +34,9 @@ export interface FindResult {
  * `list <plugin>: <err>` and its volumes come from the store; when the registry cannot list its
  * plugins in time at all, the drivers it knows are listed, a `list: <err>` warning says so, and the
  * volumes the store knows on the other drivers are listed from the cache.
+ *
+ * Global volumes are described from the cluster store's cache (never waiting for the cluster); while
+ * the cluster cannot be reached, its warning says that this may be stale.
  */
 export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: AbortSignal | undefined): Promise<FindResult> {
   const all = await allDrivers(deps.drivers, deps.listTimeoutMs, signal);
@@ -49,6 +55,8 @@ export async function findVolumes(deps: FindDeps, query: VolumeQuery, signal: Ab
   }
 
   const warnings: string[] = [];
+  const clusterWarning = deps.global?.cluster.warning();
+  if (clusterWarning !== undefined) warnings.push(`${clusterWarning}; global volumes are listed as this host last saw them`);
   const volumes: StoredVolume[] = [];
   for (const result of listed) {
     if (result.warning !== undefined) warnings.push(result.warning);
@@ -83,12 +91,13 @@ async function listDriver(
 }
 
 /** The store's volumes on the drivers `which` selects, that `query` selects. */
-function cachedVolumes({ cache }: FindDeps, which: (driverName: string) => boolean, query: VolumeQuery): StoredVolume[] {
+function cachedVolumes(deps: FindDeps, which: (driverName: string) => boolean, query: VolumeQuery): StoredVolume[] {
   const known: StoredVolume[] = [];
-  for (const [name, entry] of cache) {
+  for (const [name, entry] of deps.cache) {
     if (!which(entry.driverName)) continue;
-    const stored = snapshot(name, entry);
-    if (matches(stored, entry, query)) known.push(stored);
+    const own = snapshot(name, entry);
+    const stored = deps.global?.view(own) ?? own;
+    if (matches(deps, stored, entry, query)) known.push(stored);
   }
   return known;
 }
@@ -99,15 +108,15 @@ function cachedVolumes({ cache }: FindDeps, which: (driverName: string) => boole
  * driver that keeps its volumes in memory lists the same objects) is the entry's own snapshot, so
  * what is derived from it is kept with it.
  */
-function select({ cache, logger }: FindDeps, volume: Volume, scope: VolumeScope, query: VolumeQuery): StoredVolume | undefined {
-  const entry = cache.get(volume.name);
+function select(deps: FindDeps, volume: Volume, scope: VolumeScope, query: VolumeQuery): StoredVolume | undefined {
+  const entry = deps.cache.get(volume.name);
   if (entry !== undefined && entry.driverName !== volume.driverName) {
-    logger.warn(
+    deps.logger.warn(
       `Volume name ${volume.name} already exists for driver ${entry.driverName}, not including volume returned by ${volume.driverName}`,
     );
     return undefined;
   }
-  const stored =
+  const own: StoredVolume =
     entry !== undefined && entry.volume === volume && entry.scope === scope
       ? snapshot(volume.name, entry)
       : {
@@ -119,11 +128,12 @@ function select({ cache, logger }: FindDeps, volume: Volume, scope: VolumeScope,
           volume,
           createdAt: entry?.createdAt,
         };
-  return matches(stored, entry, query) ? stored : undefined;
+  const stored = deps.global?.view(own) ?? own;
+  return matches(deps, stored, entry, query) ? stored : undefined;
 }
 
-function matches(volume: StoredVolume, entry: CacheEntry | undefined, query: VolumeQuery): boolean {
-  const referenced = entry !== undefined && entry.refs.size > 0;
+function matches({ global }: FindDeps, volume: StoredVolume, entry: CacheEntry | undefined, query: VolumeQuery): boolean {
+  const referenced = global?.referenced(volume.name, volume.driverName) ?? (entry !== undefined && entry.refs.size > 0);
   if (query.referenced !== undefined && referenced !== query.referenced) return false;
   return query.match?.(volume) ?? true;
 }

@@ -18,6 +18,15 @@ export {
 } from './docker-metadata.js';
 export type { AdoptDockerMetadataOptions, AdoptionReport, ExportDockerMetadataOptions } from './docker-metadata.js';
 export { MemoryMetadataStore } from './memory-metadata-store.js';
+export { HOST_ATTRIBUTE } from './global-volumes.js';
+export type {
+  ClusterStore,
+  ClusterVolumeInput,
+  ClusterVolumeRecord,
+  ClusterVolumeEvent,
+  HeldReferences,
+  RemovalClaim,
+} from './cluster-store.js';
 export type { MetadataStore, VolumeRecord, VolumeRecordInput, StringMap } from './metadata-store.js';
 export { isNotExist, isInUse, isNameConflict } from './op-error.js';
 export type { VolumeDriverRegistry, VolumeEventSink, VolumeInfo, ListResult, PruneReport } from './types.js';

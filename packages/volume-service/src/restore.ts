@@ -1,5 +1,6 @@
 import type { Logger } from '@berth/logger';
 import { DEFAULT_DRIVER_NAME, type Volume, type VolumeDriver, type VolumeScope } from '@berth/volume-drivers';
+import type { HeldReferences } from './cluster-store.js';
 import { getFromDriver, scopeOf } from './lookup.js';
 import type { MetadataStore, VolumeRecord } from './metadata-store.js';
 import { ownCreatedAt, refSet, type CacheEntry } from './stored-volume.js';
@@ -10,6 +11,12 @@ export interface RestoreDeps {
   drivers: VolumeDriverRegistry;
   logger: Logger;
   signal?: AbortSignal | undefined;
+  /**
+   * This host's references on global volumes, kept by the cluster store: those volumes are
+   * restored as well (from their drivers, with their references live-restored); their records are
+   * the cluster's, never deleted here.
+   */
+  held?: ReadonlyMap<string, HeldReferences> | undefined;
 }
 
 type Outcome = { kind: 'cache'; entry: CacheEntry } | { kind: 'delete' } | { kind: 'keep' };
@@ -42,6 +49,8 @@ interface Restoring {
  */
 export async function restoreVolumes(deps: RestoreDeps): Promise<Map<string, CacheEntry>> {
   const records = await deps.metadata.list();
+  const global = heldRecords(records, deps.held);
+  records.push(...global.values());
   // One scope question per driver, not per volume.
   const scopes = new Map<VolumeDriver, Promise<VolumeScope>>();
   const r: Restoring = {
@@ -56,7 +65,7 @@ export async function restoreVolumes(deps: RestoreDeps): Promise<Map<string, Cac
     },
     settle: (record, outcome) => {
       if (outcome.kind === 'cache') r.cache.set(record.name, outcome.entry);
-      else if (outcome.kind === 'delete') r.stale.push(record.name);
+      else if (outcome.kind === 'delete' && !global.has(record.name)) r.stale.push(record.name);
     },
   };
   const byDriver = new Map<string, VolumeRecord[]>();
@@ -85,6 +94,17 @@ export async function restoreVolumes(deps: RestoreDeps): Promise<Map<string, Cac
   const failed = timed.find((t) => t.status === 'rejected');
   if (failed !== undefined) deps.logger.warn('Error recording the creation time of volumes', { error: String(failed.reason) });
   return r.cache;
+}
+
+/** Records for the global volumes this host holds references on, unless a local record has the name. */
+function heldRecords(local: readonly VolumeRecord[], held: ReadonlyMap<string, HeldReferences> | undefined): Map<string, VolumeRecord> {
+  const records = new Map<string, VolumeRecord>();
+  if (held === undefined || held.size === 0) return records;
+  const names = new Set(local.map((r) => r.name));
+  for (const [name, { driver, refs }] of held) {
+    if (!names.has(name)) records.set(name, { name, driver, labels: null, options: null, pending: false, refs });
+  }
+  return records;
 }
 
 /**
@@ -150,14 +170,16 @@ async function restoreOne(record: VolumeRecord, r: Restoring): Promise<Outcome> 
   const fields = { driver: record.driver, volume: record.name };
   let driver;
   try {
-    driver = await drivers.createDriver(record.driver, { signal });
+    // A plugin that is not there yet is not waited for: the start would wait with it (dockerd's
+    // 15 s per missing plugin), and the record is kept, so the volume comes back with its plugin.
+    driver = await drivers.createDriver(record.driver, { signal, waitForPlugin: false });
   } catch (err) {
     logger.warn('Error restoring volume', { ...fields, error: String(err) });
     return { kind: 'keep' };
   }
   const release = async (): Promise<void> => {
     try {
-      await drivers.releaseDriver(record.driver, { signal });
+      await drivers.releaseDriver(record.driver, { signal, waitForPlugin: false });
     } catch (err) {
       logger.error('Error releasing reference to volume driver', { ...fields, error: String(err) });
     }
@@ -240,7 +262,7 @@ async function adoptUnrecorded(recorded: ReadonlySet<string>, r: Restoring): Pro
 async function undoPending(record: VolumeRecord, { drivers, logger, signal }: RestoreDeps): Promise<Outcome> {
   const fields = { driver: record.driver, volume: record.name };
   try {
-    const driver = await drivers.getDriver(record.driver, { signal });
+    const driver = await drivers.getDriver(record.driver, { signal, waitForPlugin: false });
     const volume = await getFromDriver(driver, record.name, logger, signal);
     if (volume !== undefined) {
       await driver.remove(volume, { signal });

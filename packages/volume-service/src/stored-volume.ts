@@ -10,7 +10,8 @@ export interface StoredVolume {
   readonly options: Readonly<StringMap> | null;
   readonly volume: Volume;
   /**
-   * The creation time the store keeps (ms since the epoch; see `VolumeRecord.createdAt`), which
+   * The creation time the store keeps (ms since the epoch; see `VolumeRecord.createdAt`; a global
+   * volume's from the cluster), which
    * then stands for the volume's own; `undefined` when the volume's driver reports it.
    */
   readonly createdAt?: number | undefined;

@@ -4,6 +4,11 @@ import type { CallOptions, VolumeDriver, VolumeScope } from '@berth/volume-drive
 // `@berth/volume-drivers`' registry and by the daemon (event sink), and the Engine API objects it
 // answers with. Drivers and volumes are `@berth/volume-drivers`' own types.
 
+/** A lookup of one driver; `waitForPlugin: false` answers a plugin that is not there at once (restore). */
+export interface DriverLookupOptions extends CallOptions {
+  waitForPlugin?: boolean | undefined;
+}
+
 export interface ListDriversOptions extends CallOptions {
   probeTimeoutMs?: number | undefined;
   onLeftOut?: ((name: string, error: Error) => void) | undefined;
@@ -12,11 +17,11 @@ export interface ListDriversOptions extends CallOptions {
 /** moby's `drivers.Store` as the volume store uses it. */
 export interface VolumeDriverRegistry {
   /** Lookup without touching plugin reference counts. */
-  getDriver(name: string, options?: CallOptions): Promise<VolumeDriver>;
+  getDriver(name: string, options?: DriverLookupOptions): Promise<VolumeDriver>;
   /** Lookup that acquires one plugin reference (for a volume created or restored on it). */
-  createDriver(name: string, options?: CallOptions): Promise<VolumeDriver>;
+  createDriver(name: string, options?: DriverLookupOptions): Promise<VolumeDriver>;
   /** Lookup that releases one plugin reference. */
-  releaseDriver(name: string, options?: CallOptions): Promise<VolumeDriver>;
+  releaseDriver(name: string, options?: DriverLookupOptions): Promise<VolumeDriver>;
   /** Sorted names of the registered and cached drivers (`docker info` Plugins.Volume). */
   getDriverList(): string[];
   /**

@@ -3,11 +3,13 @@ import { KeyedLock } from '@berth/locker';
 import type { Logger } from '@berth/logger';
 import { DEFAULT_DRIVER_NAME, type Volume, type VolumeDriver, type VolumeScope } from '@berth/volume-drivers';
 import { probeDrivers } from './all-drivers.js';
+import type { ClusterStore, ClusterVolumeEvent } from './cluster-store.js';
 import { findVolumes, type FindResult } from './find-volumes.js';
+import { GlobalVolumes } from './global-volumes.js';
 import type { VolumeQuery } from './list-filters.js';
 import { lookupVolume, scopeOf } from './lookup.js';
-import type { MetadataStore, StringMap, VolumeRecord } from './metadata-store.js';
-import { inUse, isCommunicationError, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
+import type { MetadataStore, StringMap, VolumeRecord, VolumeRecordInput } from './metadata-store.js';
+import { inUse, isCommunicationError, isNameConflict, messageOf, nameConflict, noSuchVolume, opError, wrapError } from './op-error.js';
 import { restoreVolumes } from './restore.js';
 import { ownCreatedAt, refSet, snapshot, withoutRef, withRef, type CacheEntry, type StoredVolume } from './stored-volume.js';
 import type { VolumeDriverRegistry, VolumeEventSink } from './types.js';
@@ -19,6 +21,8 @@ export interface VolumeStoreDeps {
   logger: Logger;
   /** Deadline of one driver's `list`, and of its answer when every driver is asked for a name (ms). */
   listTimeoutMs: number;
+  /** Where the volumes of `global`-scope drivers are kept, shared with other hosts; without it, in `metadata`. */
+  cluster?: ClusterStore | undefined;
 }
 
 export interface StoreCreateOptions {
@@ -62,6 +66,8 @@ export class VolumeStore {
   readonly #events: VolumeEventSink | undefined;
   readonly #logger: Logger;
   readonly #listTimeoutMs: number;
+  readonly #global: GlobalVolumes | undefined;
+  readonly #unsubscribe: () => void;
 
   private constructor(deps: VolumeStoreDeps, cache: Map<string, CacheEntry>) {
     this.#metadata = deps.metadata;
@@ -70,11 +76,13 @@ export class VolumeStore {
     this.#logger = deps.logger;
     this.#listTimeoutMs = deps.listTimeoutMs;
     this.#cache = cache;
+    this.#global = deps.cluster === undefined ? undefined : new GlobalVolumes(deps.cluster);
+    this.#unsubscribe = deps.cluster?.subscribe((event) => void this.#onClusterEvent(event)) ?? (() => {});
   }
 
-  /** Restores the store from its metadata (see `restoreVolumes`). */
+  /** Restores the store from its metadata and this host's references on global volumes (see `restoreVolumes`). */
   static async open(deps: VolumeStoreDeps, signal?: AbortSignal): Promise<VolumeStore> {
-    const cache = await restoreVolumes({ ...deps, signal });
+    const cache = await restoreVolumes({ ...deps, held: deps.cluster?.heldReferences(), signal });
     return new VolumeStore(deps, cache);
   }
 
@@ -91,7 +99,7 @@ export class VolumeStore {
         try {
           const entry = await this.#create(name, driverName, options);
           if (options.reference !== undefined) await this.#addRef(name, entry, options.reference);
-          return snapshot(name, entry);
+          return this.#view(name, entry);
         } catch (err) {
           throw opError('create', name, err);
         }
@@ -104,7 +112,7 @@ export class VolumeStore {
   async get(name: string, options: StoreGetOptions = {}): Promise<StoredVolume> {
     const known = this.#getFromMemory(name, options.driver ?? '');
     if (known !== undefined) return known;
-    return this.#locks.with(name, async () => snapshot(name, await this.#get(name, options)), { signal: options.signal });
+    return this.#locks.with(name, async () => this.#view(name, await this.#get(name, options)), { signal: options.signal });
   }
 
   /**
@@ -122,7 +130,7 @@ export class VolumeStore {
         } catch (err) {
           throw opError('get', name, err);
         }
-        return { volume: snapshot(name, entry), added };
+        return { volume: this.#view(name, entry), added };
       },
       { signal: options.signal },
     );
@@ -134,7 +142,7 @@ export class VolumeStore {
       name,
       async () => {
         const entry = await this.#get(name, options);
-        return { volume: snapshot(name, entry), held: entry.refs.has(ref) };
+        return { volume: this.#view(name, entry), held: entry.refs.has(ref) };
       },
       { signal: options.signal },
     );
@@ -148,7 +156,8 @@ export class VolumeStore {
         const entry = this.#cache.get(name);
         if (entry !== undefined && !entry.refs.has(ref)) return;
         try {
-          await this.#metadata.removeRef(name, ref);
+          if (this.#global?.record(name, entry?.driverName) !== undefined) await this.#global.removeRef(name, ref, options.signal);
+          else await this.#metadata.removeRef(name, ref);
         } catch (err) {
           throw opError('release', name, wrapError(err, 'error removing volume metadata'));
         }
@@ -173,6 +182,10 @@ export class VolumeStore {
     await this.#locks.with(
       name,
       async () => {
+        if (this.#global?.record(name, this.#cache.get(name)?.driverName) !== undefined) {
+          await this.#removeGlobal(name, this.#global, options);
+          return;
+        }
         const refs = await this.#refsOf(name);
         if (refs.length > 0) throw opError('remove', name, inUse(), refs);
 
@@ -210,15 +223,16 @@ export class VolumeStore {
    */
   find(query: VolumeQuery = {}, options: { signal?: AbortSignal | undefined } = {}): Promise<FindResult> {
     return findVolumes(
-      { drivers: this.#drivers, cache: this.#cache, logger: this.#logger, listTimeoutMs: this.#listTimeoutMs },
+      { drivers: this.#drivers, cache: this.#cache, logger: this.#logger, listTimeoutMs: this.#listTimeoutMs, global: this.#global },
       query,
       options.signal,
     );
   }
 
-  /** References held on the volume (moby's `CountReferences`); 0 for a name the store does not know. */
+  /** References held on the volume (moby's `CountReferences`; a global volume's, on every host); 0 for a name the store does not know. */
   referenceCount(name: string): number {
-    return this.#cache.get(name)?.refs.size ?? 0;
+    const entry = this.#cache.get(name);
+    return this.#global?.record(name, entry?.driverName)?.refs.length ?? entry?.refs.size ?? 0;
   }
 
   /** The volumes the store knows and the references held on them, by driver; from memory. */
@@ -236,7 +250,85 @@ export class VolumeStore {
   }
 
   async close(): Promise<void> {
+    this.#unsubscribe();
     await this.#metadata.close();
+  }
+
+  /**
+   * A global volume removed through the cluster: claimed first (refused while any host holds a
+   * reference, and no host can take one meanwhile), then removed from the driver, then its record
+   * deleted. Once the driver has removed it the remove succeeds, as a local one does.
+   */
+  async #removeGlobal(name: string, global: GlobalVolumes, options: StoreRemoveOptions): Promise<void> {
+    const { signal } = options;
+    const claim = await global.claim(name, signal);
+    let resolved: Resolved;
+    let failure: BerthError | undefined;
+    try {
+      resolved = await this.#resolve(name, options.driver ?? '', signal);
+      let driver: VolumeDriver;
+      try {
+        driver = await this.#drivers.getDriver(resolved.driverName, { signal });
+      } catch (err) {
+        throw opError('remove', resolved.driverName, err);
+      }
+      try {
+        await driver.remove(resolved.volume, { signal });
+      } catch (err) {
+        failure = opError('remove', name, err);
+      }
+    } catch (err) {
+      await this.#settleClaim(name, () => claim.release());
+      throw err;
+    }
+    if (failure !== undefined && options.purgeOnError !== true) {
+      await this.#settleClaim(name, () => claim.release());
+      throw failure;
+    }
+    await this.#uncache(name);
+    await this.#settleClaim(name, () => claim.commit());
+    if (failure !== undefined) throw failure;
+    this.#events?.logVolumeEvent(name, 'destroy', global.attributes(resolved.driverName));
+  }
+
+  /** A claim that cannot be settled now is settled by the cluster store once it can (its own cleanup). */
+  async #settleClaim(name: string, settle: () => Promise<void>): Promise<void> {
+    try {
+      await settle();
+    } catch (err) {
+      this.#logger.error('Error settling the removal of a global volume', { volume: name, error: String(err) });
+    }
+  }
+
+  /** Another host created or destroyed a global volume: forget a binding it ended, and tell subscribers. */
+  async #onClusterEvent(event: ClusterVolumeEvent): Promise<void> {
+    const { action, name, driver, host } = event;
+    if (action === 'destroy') {
+      try {
+        await this.#locks.with(name, async () => {
+          if (this.#cache.get(name)?.driverName === driver) await this.#uncache(name);
+        });
+      } catch (err) {
+        this.#logger.warn('Error forgetting a global volume removed by another host', { volume: name, host, error: String(err) });
+      }
+    }
+    this.#events?.logVolumeEvent(name, action, this.#global?.attributes(driver, host) ?? { driver });
+  }
+
+  /** The snapshot callers see: a global volume's labels, options and creation time are the cluster's. */
+  #view(name: string, entry: CacheEntry): StoredVolume {
+    const volume = snapshot(name, entry);
+    return this.#global?.view(volume) ?? volume;
+  }
+
+  /**
+   * The record of a name: the local one, else the cluster's (a global volume), else a local
+   * pending one (a create in flight or interrupted).
+   */
+  async #recordOf(name: string): Promise<VolumeRecord | undefined> {
+    const local = await this.#metadata.get(name);
+    if (local !== undefined && !local.pending) return local;
+    return this.#global?.metadataRecord(name) ?? local;
   }
 
   async #get(name: string, { driver = '', signal }: StoreGetOptions): Promise<CacheEntry> {
@@ -255,7 +347,7 @@ export class VolumeStore {
     const { signal } = options;
     // The record is read once per create: under the name's lock only this create changes it
     // (`#checkConflict` may purge it, which it says by returning `purged`).
-    let record = this.#cache.has(name) ? undefined : await this.#metadata.get(name);
+    let record = this.#cache.has(name) ? undefined : await this.#recordOf(name);
     const conflict = await this.#checkConflict(name, driverName, signal, record);
     if (conflict.entry !== undefined) return conflict.entry;
     if (conflict.purged) record = undefined;
@@ -296,40 +388,12 @@ export class VolumeStore {
     const record = { name, driver: driver.name, labels: copyMap(options.labels), options: copyMap(options.options) };
     // References persisted for this binding (its driver was away at start) outlive the re-create.
     const refs = previous !== undefined && !previous.pending && previous.driver === driver.name ? previous.refs : [];
-
-    let volume: Volume | undefined;
-    try {
-      volume = driver.getSync !== undefined ? driver.getSync(name) : await driver.get(name, { signal });
-    } catch (err) {
-      // dockerd ignores this error and asks Create anyway; a driver it could not reach would only
-      // fail, or hang, a second time.
-      if (isCommunicationError(err)) throw err;
-    }
-    let createdHere = false;
-    /** The driver's own sync of the volume created here, when it lets the record be synced meanwhile. */
-    let durable: Promise<void> | undefined;
-    if (volume === undefined) {
-      try {
-        // With a provisional creation time when one will be kept: the commit then changes no
-        // field's size, and SQLite rewrites the record in place instead of writing its labels
-        // (possibly large) into the log a second time.
-        await this.#metadata.markPending(driver.getSync === undefined ? record : { ...record, createdAt: Date.now() });
-      } catch (err) {
-        throw wrapError(err, 'error setting volume metadata');
-      }
-      try {
-        if (driver.createDeferred !== undefined) {
-          ({ volume, durable } = await driver.createDeferred(name, record.options ?? undefined, { signal }));
-        } else {
-          volume = await driver.create(name, record.options ?? undefined, { signal });
-        }
-      } catch (err) {
-        await this.#forgetRecord(name);
-        throw err;
-      }
-      createdHere = true;
+    const scope = await scopeOf(driver, signal);
+    if (scope === 'global' && this.#global !== undefined) {
+      return this.#registerGlobal(record, { driver, driverRef, refs, global: this.#global, signal });
     }
 
+    const { volume, createdHere, durable } = await this.#ensureInDriver(record, driver, { pending: true, signal });
     // The record is committed and synced while the driver syncs the volume, and the create is
     // acknowledged only once both are durable. A crash before leaves the pending record (restore
     // undoes the create) or a record whose volume the driver does not have (restore drops it, or
@@ -349,7 +413,7 @@ export class VolumeStore {
     const entry: CacheEntry = {
       volume,
       driverName: volume.driverName,
-      scope: await scopeOf(driver, signal),
+      scope,
       labels: record.labels,
       options: record.options,
       refs: refSet(refs),
@@ -359,6 +423,84 @@ export class VolumeStore {
     this.#cache.set(name, entry);
     this.#events?.logVolumeEvent(name, 'create', { driver: volume.driverName });
     return entry;
+  }
+
+  /**
+   * A global volume: the driver has (or creates) it, then the cluster commits the record in one
+   * create-if-absent transaction, which is what a `201` stands for. The name bound to the same
+   * driver meanwhile (another host won the race) returns that volume, with its labels.
+   *
+   * No pending record is kept, and the driver's volume is undone only when the name turned out to
+   * be another driver's: in a shared backend, a volume this host created may be the one another
+   * host is committing at the same time.
+   */
+  async #registerGlobal(
+    record: VolumeRecordInput,
+    deps: { driver: VolumeDriver; driverRef: string; refs: readonly string[]; global: GlobalVolumes; signal: AbortSignal | undefined },
+  ): Promise<CacheEntry> {
+    const { driver, global, signal } = deps;
+    global.ensureReachable();
+    const { volume, createdHere, durable } = await this.#ensureInDriver(record, driver, { pending: false, signal });
+    await durable;
+    let committed: Awaited<ReturnType<GlobalVolumes['commitCreate']>>;
+    try {
+      committed = await global.commitCreate(record, signal);
+    } catch (err) {
+      if (createdHere && isNameConflict(err)) await this.#undoDriverCreate(driver, volume);
+      throw err;
+    }
+    const entry: CacheEntry = {
+      volume,
+      driverName: volume.driverName,
+      scope: 'global',
+      labels: copyMap(committed.record.labels),
+      options: copyMap(committed.record.options),
+      refs: refSet(deps.refs),
+      driverRef: deps.driverRef,
+      createdAt: committed.record.createdAt,
+    };
+    this.#cache.set(record.name, entry);
+    if (committed.created) this.#events?.logVolumeEvent(record.name, 'create', global.attributes(volume.driverName));
+    return entry;
+  }
+
+  /**
+   * The driver's volume `record.name`, created unless the driver already has it; with `pending`, a
+   * pending record is written first, which lets restore undo a driver create whose commit never
+   * happened (and is deleted again when the create fails).
+   */
+  async #ensureInDriver(
+    record: VolumeRecordInput,
+    driver: VolumeDriver,
+    { pending, signal }: { pending: boolean; signal: AbortSignal | undefined },
+  ): Promise<{ volume: Volume; createdHere: boolean; durable?: Promise<void> | undefined }> {
+    const { name } = record;
+    try {
+      const volume = driver.getSync !== undefined ? driver.getSync(name) : await driver.get(name, { signal });
+      if (volume !== undefined) return { volume, createdHere: false };
+    } catch (err) {
+      // dockerd ignores this error and asks Create anyway; a driver it could not reach would only
+      // fail, or hang, a second time.
+      if (isCommunicationError(err)) throw err;
+    }
+    if (pending) {
+      try {
+        // With a provisional creation time when one will be kept: the commit then changes no
+        // field's size, and SQLite rewrites the record in place instead of writing its labels
+        // (possibly large) into the log a second time.
+        await this.#metadata.markPending(driver.getSync === undefined ? record : { ...record, createdAt: Date.now() });
+      } catch (err) {
+        throw wrapError(err, 'error setting volume metadata');
+      }
+    }
+    try {
+      // The driver's own sync of the volume, when it lets the record be synced meanwhile.
+      if (driver.createDeferred !== undefined) return { ...(await driver.createDeferred(name, record.options ?? undefined, { signal })), createdHere: true };
+      return { volume: await driver.create(name, record.options ?? undefined, { signal }), createdHere: true };
+    } catch (err) {
+      if (pending) await this.#forgetRecord(name);
+      throw err;
+    }
   }
 
   /**
@@ -441,7 +583,7 @@ export class VolumeStore {
     signal: AbortSignal | undefined,
     known?: { record: VolumeRecord | undefined },
   ): Promise<Resolved | undefined> {
-    const record = known !== undefined ? known.record : (this.#storedMetadata(name) ?? (await this.#metadata.get(name)));
+    const record = known !== undefined ? known.record : (this.#storedMetadata(name) ?? (await this.#recordOf(name)));
     const meta = record !== undefined && !record.pending ? record : undefined;
     let stored = meta?.driver ?? '';
     if (driverName !== '') {
@@ -456,11 +598,12 @@ export class VolumeStore {
         await this.#purgeQuietly(name);
         return undefined;
       }
-      const createdAt = meta === undefined ? await this.#recordDiscovered(name, volume) : meta.createdAt;
+      const scope = await this.#scopeOfDriver(stored, signal);
+      const createdAt = meta === undefined ? await this.#recordDiscovered(name, volume, scope, signal) : meta.createdAt;
       return {
         name,
         driverName: volume.driverName,
-        scope: await this.#scopeOfDriver(stored, signal),
+        scope,
         labels: meta?.labels ?? null,
         options: meta?.options ?? null,
         volume,
@@ -472,8 +615,8 @@ export class VolumeStore {
     const probed = await probeDrivers(this.#drivers, name, { ms: this.#listTimeoutMs, logger: this.#logger, signal });
     if (probed === undefined) return undefined;
     const { driver, volume } = probed;
-    const createdAt = await this.#recordDiscovered(name, volume);
     const scope = await scopeOf(driver, signal);
+    const createdAt = await this.#recordDiscovered(name, volume, scope, signal);
     return { name, driverName: volume.driverName, scope, labels: null, options: null, volume, refs: [], createdAt };
   }
 
@@ -494,7 +637,7 @@ export class VolumeStore {
     } catch {
       return undefined;
     }
-    return volume === entry.volume ? snapshot(name, entry) : undefined;
+    return volume === entry.volume ? this.#view(name, entry) : undefined;
   }
 
   /**
@@ -517,13 +660,19 @@ export class VolumeStore {
   }
 
   /**
-   * Records the driver of a volume found without a record, so that its references can be
-   * persisted; returns the creation time recorded with it (see `ownCreatedAt`).
+   * Records the driver of a volume found without a record, so that its references can be persisted;
+   * returns the creation time recorded with it (see `ownCreatedAt`). A global volume's record is the
+   * cluster's: the one there (this host's cache had not seen it yet), or one made now, without
+   * labels, for a volume the shared backend has but the cluster does not.
    */
-  async #recordDiscovered(name: string, volume: Volume): Promise<number | undefined> {
-    const createdAt = ownCreatedAt(this.#drivers.peekDriver?.(volume.driverName), volume);
+  async #recordDiscovered(name: string, volume: Volume, scope: VolumeScope, signal: AbortSignal | undefined): Promise<number | undefined> {
+    const driver = volume.driverName;
+    if (scope === 'global' && this.#global !== undefined) {
+      return (await this.#global.commitCreate({ name, driver, labels: null, options: null }, signal)).record.createdAt;
+    }
+    const createdAt = ownCreatedAt(this.#drivers.peekDriver?.(driver), volume);
     try {
-      await this.#metadata.put({ name, driver: volume.driverName, labels: null, options: null, createdAt });
+      await this.#metadata.put({ name, driver, labels: null, options: null, createdAt });
     } catch (err) {
       throw wrapError(err, 'error setting volume metadata');
     }
@@ -572,10 +721,14 @@ export class VolumeStore {
   /** Persists first, so a reference is never reported held before it is on disk. */
   async #addRef(name: string, entry: CacheEntry, ref: string): Promise<boolean> {
     if (entry.refs.has(ref)) return false;
-    try {
-      await this.#metadata.addRef(name, ref);
-    } catch (err) {
-      throw wrapError(err, 'error setting volume metadata');
+    if (this.#global?.record(name, entry.driverName) !== undefined) {
+      await this.#global.addRef(name, ref);
+    } else {
+      try {
+        await this.#metadata.addRef(name, ref);
+      } catch (err) {
+        throw wrapError(err, 'error setting volume metadata');
+      }
     }
     entry.refs = withRef(entry.refs, ref);
     return true;
@@ -589,16 +742,26 @@ export class VolumeStore {
     return record === undefined || record.pending ? [] : [...record.refs].sort();
   }
 
-  /** Forgets a volume: releases its driver reference, drops the cache entry, deletes the record durably. */
+  /**
+   * Forgets a volume: releases its driver reference, drops the cache entry, deletes the record
+   * durably (a global volume's in the cluster, for every host).
+   */
   async #purge(name: string): Promise<void> {
-    const entry = this.#cache.get(name);
-    this.#cache.delete(name);
-    if (entry?.driverRef !== undefined) await this.#releaseDriver(entry.driverRef, name);
+    const driverName = this.#cache.get(name)?.driverName;
+    await this.#uncache(name);
     try {
-      await this.#metadata.delete([name]);
+      if (this.#global?.record(name, driverName) !== undefined) await this.#global.forget(name);
+      else await this.#metadata.delete([name]);
     } catch (err) {
       throw wrapError(err, 'error removing volume metadata');
     }
+  }
+
+  /** Drops the cache entry and releases its driver reference. */
+  async #uncache(name: string): Promise<void> {
+    const entry = this.#cache.get(name);
+    this.#cache.delete(name);
+    if (entry?.driverRef !== undefined) await this.#releaseDriver(entry.driverRef, name);
   }
 
   async #purgeQuietly(name: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { BerthError, conflict, unavailable } from '@berth/errdefs';
+import type { ClusterStore } from './cluster-store.js';
 import type { Filters } from '@berth/filters';
 import { abortable, KeyedLock } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
@@ -36,6 +37,11 @@ export interface VolumesServiceOptions {
   listTimeoutMs?: number | undefined;
   /** Worker threads that walk volume directories at once for `diskUsage` and `prune` (default 1). */
   sizeConcurrency?: number | undefined;
+  /**
+   * The cluster store that keeps the volumes of `global`-scope drivers, shared by many hosts (see
+   * README, "Global volumes"); its owner opens and closes it. Without it, every volume is local.
+   */
+  cluster?: ClusterStore | undefined;
 }
 
 export interface CreateVolumeRequest {
@@ -106,6 +112,7 @@ export class VolumesService {
           events: options.events,
           logger,
           listTimeoutMs: options.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS,
+          cluster: options.cluster,
         },
         options.signal,
       );

@@ -17,6 +17,8 @@ export interface SystemInfoSource {
   readonly liveRestore?: boolean;
   /** `insecure-registries` (names and CIDRs, loopback included): reported in `RegistryConfig`. */
   readonly insecureRegistries?: readonly string[];
+  /** `--cluster-store`: reported as dockerd did (`ClusterStore`, `ClusterAdvertise`), with this host's name as `Name`. */
+  readonly cluster?: { readonly store: string; readonly host: string; warning(): string | undefined } | undefined;
   volumeDrivers(): string[];
 }
 
@@ -46,6 +48,8 @@ function ping(res: ServerResponse, head: boolean): void {
  * images, networks or swarm; the volume drivers it has; the host it runs on.
  */
 export function systemInfo(source: SystemInfoSource, eventListeners: number): Record<string, unknown> {
+  const { cluster } = source;
+  const clusterWarning = cluster?.warning();
   return {
     ID: source.engineId,
     Containers: 0,
@@ -86,10 +90,12 @@ export function systemInfo(source: SystemInfoSource, eventListeners: number): Re
     HttpProxy: '',
     HttpsProxy: '',
     NoProxy: '',
-    Name: os.hostname(),
-    Labels: [],
+    Name: cluster?.host ?? os.hostname(),
+    // Today's docker CLI prints neither cluster field; it prints the labels.
+    Labels: cluster === undefined ? [] : [`${CLUSTER_STORE_LABEL}=${cluster.store}`, `${CLUSTER_ADVERTISE_LABEL}=${cluster.host}`],
     ExperimentalBuild: false,
     ServerVersion: BERTH_VERSION,
+    ...(cluster !== undefined && { ClusterStore: cluster.store, ClusterAdvertise: cluster.host }),
     Runtimes: {},
     DefaultRuntime: '',
     Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
@@ -101,9 +107,12 @@ export function systemInfo(source: SystemInfoSource, eventListeners: number): Re
     InitCommit: { ID: '' },
     SecurityOptions: [],
     CDISpecDirs: [],
-    Warnings: null,
+    Warnings: clusterWarning === undefined ? null : [`WARNING: ${clusterWarning}`],
   };
 }
+
+const CLUSTER_STORE_LABEL = 'berth.cluster-store';
+const CLUSTER_ADVERTISE_LABEL = 'berth.cluster-advertise';
 
 /** moby's `types.Version`; the component is named `Engine` so that `docker version` prints it in full. */
 export function systemVersion(): Record<string, unknown> {
