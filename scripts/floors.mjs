@@ -10,6 +10,7 @@ export const FLOORS = {
   '@berth/locker': 1,
   '@berth/logger': 1,
   '@berth/gocompat': 1,
+  '@berth/host': 1,
   '@berth/bbolt': 1,
   '@berth/plugin-store': 2,
   '@berth/volume-drivers': 2,

@@ -1,0 +1,2 @@
+export { fsyncDir } from './fsync-dir.js';
+export { processAlive } from './process-alive.js';
