@@ -2,6 +2,7 @@ import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { conflict, invalidParameter, isConflict, wrap } from '@berth/errdefs';
+import { fsyncDir } from '@berth/host';
 import {
   computePrivileges,
   initEmptySettings,
@@ -28,7 +29,6 @@ import {
   rootfsDir,
   savePluginFile,
   type PersistedExtras,
-  syncDir,
   tmpDir,
   UPGRADE_CONFIG_FILE,
 } from './plugin-dir.js';
@@ -196,7 +196,7 @@ export class PluginInstaller<P extends ManagedPlugin> {
     try {
       await rename(rootfs, rootfsDir(root, id));
       await savePluginFile(root, object, extras);
-      await syncDir(root);
+      await fsyncDir(root);
       const plugin = this.#plugins.track(object, extras);
       this.#plugins.store.add(plugin);
       return plugin;
@@ -236,10 +236,10 @@ export class PluginInstaller<P extends ManagedPlugin> {
       } catch (err) {
         throw wrap(err, 'error upgrading');
       }
-      await syncDir(dir);
+      await fsyncDir(dir);
       // The commit point: from here the upgrade stands, also after a crash.
       await rename(staged, path.join(dir, CONFIG_FILE));
-      await syncDir(dir);
+      await fsyncDir(dir);
     } catch (err) {
       if (movedOld) {
         await rm(current, { recursive: true, force: true });

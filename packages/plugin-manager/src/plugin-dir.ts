@@ -164,16 +164,6 @@ export async function recoverUpgrade(root: string, id: string): Promise<'none' |
   return 'completed';
 }
 
-/** fsync of a directory, so that renames in it are on disk. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(
     () => true,

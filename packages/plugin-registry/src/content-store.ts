@@ -4,6 +4,7 @@ import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { notFound, system } from '@berth/errdefs';
+import { fsyncDir } from '@berth/host';
 import { assertSha256Digest, Digester } from './digest.js';
 
 // moby's plugin content store (containerd `content/local`) under `<data-root>/plugins/storage`:
@@ -126,7 +127,7 @@ export class ContentStore {
       closed = true;
       await chmod(ingest, 0o444);
       await rename(ingest, this.blobPath(digest));
-      await syncDir(this.#blobs);
+      await fsyncDir(this.#blobs);
       return { digest, size: digester.size };
     } finally {
       if (!closed) await handle.close().catch(() => undefined);
@@ -156,14 +157,5 @@ export class ContentStore {
   /** Removes what interrupted writes left in `ingest/`; call it when no write runs (at start). */
   async removeIngests(): Promise<void> {
     await rm(this.#ingest, { recursive: true, force: true });
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -2,7 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTempDir, removeTempDir } from '../test/support.js';
-import { createFile, fsyncDir } from './fs-util.js';
+import { fsyncDir } from '@berth/host';
+import { createFile } from './fs-util.js';
 
 let dir: string;
 beforeEach(async () => {

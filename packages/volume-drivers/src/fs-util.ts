@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fsync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsync, openSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { fsyncDir } from '@berth/host';
 
 /**
  * Replaces `path` with `data` so that a crash leaves either the old or the new content, never a
@@ -57,20 +58,6 @@ export function createFile(path: string, data: string, mode: number): OpenFile {
       }
     },
   };
-}
-
-/**
- * Makes a directory's entries (creations, renames) durable. Opening and closing a directory are
- * cheap system calls done in place; only the fsync, which waits for the disk, goes to the thread
- * pool (one round trip instead of three).
- */
-export async function fsyncDir(path: string): Promise<void> {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fsyncFd(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function fsyncFd(fd: number): Promise<void> {

@@ -6,7 +6,8 @@ import { BerthError, invalidParameter, system } from '@berth/errdefs';
 import { GroupSync, KeyedLock, type GroupSyncRun } from '@berth/locker';
 import { noopLogger, type Logger } from '@berth/logger';
 import { goQuote } from '@berth/gocompat';
-import { createFile, fsyncDir, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
+import { fsyncDir } from '@berth/host';
+import { createFile, isNotFound, writeFileAtomic, type OpenFile } from './fs-util.js';
 import {
   decodeOptsJson,
   encodeOptsJson,

@@ -4,6 +4,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BoltFile, writeBolt } from '@berth/bbolt';
 import { BerthError, notFound } from '@berth/errdefs';
+import { fsyncDir } from '@berth/host';
 import { noopLogger, type Logger } from '@berth/logger';
 import { DEFAULT_DRIVER_NAME } from '@berth/volume-drivers';
 import type { StringMap, VolumeRecordInput } from './metadata-store.js';
@@ -95,7 +96,7 @@ export async function adoptDockerMetadata(options: AdoptDockerMetadataOptions): 
   // Closing the last connection checkpoints the WAL into the file and deletes it.
   if (existsSync(`${staging}-wal`)) throw new BerthError('system', `adopting ${file}: ${staging}-wal was left behind`);
   await rename(staging, target);
-  await syncDir(dirname(target));
+  await fsyncDir(dirname(target));
 
   const report: AdoptionReport = { file, adopted: records.length, skipped, durationMs: Math.round(performance.now() - started) };
   logger.info(`Adopted ${records.length} volumes from Docker's metadata`, {
@@ -217,7 +218,7 @@ export async function exportDockerMetadata(options: ExportDockerMetadataOptions)
   // next berthd adopts metadata.db afresh, with whatever dockerd changed in the meantime.
   const keptStore = `${source}.exported`;
   await rename(source, keptStore);
-  await syncDir(dirname(source));
+  await fsyncDir(dirname(source));
   return { file, exported: entries.length, keptStore };
 }
 
@@ -245,16 +246,7 @@ async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<voi
     await rm(temp, { force: true });
     throw err;
   }
-  await syncDir(dirname(path));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await fsyncDir(dirname(path));
 }
 
 async function removeSqliteFiles(path: string): Promise<void> {
