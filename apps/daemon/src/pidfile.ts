@@ -1,6 +1,7 @@
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { conflict } from '@berth/errdefs';
+import { processAlive } from '@berth/host';
 
 /**
  * The daemon's pidfile: taken at start, refused while another live process holds it (a stale one
@@ -29,7 +30,7 @@ export class PidFile {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
         const holder = await readPid(path);
-        if (holder !== undefined && holder !== pid && isAlive(holder)) {
+        if (holder !== undefined && holder !== pid && processAlive(holder)) {
           throw conflict(`failed to start daemon, ensure berthd is not running or delete ${path}: process with PID ${holder} is still running`);
         }
         await unlink(path).catch(ignoreMissing);
@@ -51,15 +52,6 @@ async function readPid(path: string): Promise<number | undefined> {
   } catch (err) {
     ignoreMissing(err);
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { processAlive } from '@berth/host';
 import { BERTHD } from './harness.js';
 import { call } from './state-check.js';
 
@@ -22,15 +23,6 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-function alive(pid: number): boolean {
-  try {
-    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-    return state !== undefined && state !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 describe('a closed stdout and stderr', () => {
   it('neither make the daemon spin after it logs an error, nor keep it from stopping on SIGTERM', async () => {
     const dir = await mkdtemp('/tmp/berth-it-');
@@ -44,7 +36,7 @@ describe('a closed stdout and stderr', () => {
     const pid = child.pid ?? -1;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     cleanups.push(async () => {
-      if (alive(pid)) child.kill('SIGKILL');
+      if (processAlive(pid)) child.kill('SIGKILL');
       await exited;
       await rm(dir, { recursive: true, force: true });
     });

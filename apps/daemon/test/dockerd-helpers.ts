@@ -3,6 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '@berth/host';
 import { containerdConfig, containerdPaths } from '@berth/plugin-executor-containerd';
 import { describeRequiring, httpRequest, runDocker, type ExecResult } from './harness.js';
 import { until } from './plugin-helpers.js';
@@ -142,10 +143,10 @@ export class Dockerd {
     }
     if (this.#containerdPidfile === undefined) return;
     const pid = Number.parseInt(await readFile(this.#containerdPidfile, 'utf8').catch(() => ''), 10);
-    if (!Number.isInteger(pid) || !alive(pid)) return;
+    if (!processAlive(pid)) return;
     process.kill(pid, 'SIGTERM');
     try {
-      await until(() => !alive(pid), 15_000, 'containerd to exit');
+      await until(() => !processAlive(pid), 15_000, 'containerd to exit');
     } catch {
       process.kill(pid, 'SIGKILL');
     }
@@ -166,11 +167,3 @@ i=0
 while [ ! -S "$CTD_SOCKET" ]; do i=$((i+1)); [ $i -lt 600 ] || { echo "containerd did not start" >&2; exit 1; }; sleep 0.05; done
 exec "$@"`;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContainerdClient, startContainerd, type ContainerdProcess } from '@berth/plugin-executor-containerd';
-import { processAlive, reapContainerd } from '@berth/plugin-executor-containerd/testing';
+import { processAlive } from '@berth/host';
+import { reapContainerd } from '@berth/plugin-executor-containerd/testing';
 import { buildVolumePluginDir, packPluginDir, volumePluginRequirements } from '@berth/plugin-manager/testing';
 import { describeRequiring, dockerCliAvailable, type Berthd } from './harness.js';
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { BerthError } from '@berth/errdefs';
+import { processAlive } from '@berth/host';
 import type { Logger } from '@berth/logger';
 import type { ContainerdProcess } from './containerd-process.js';
 
@@ -90,7 +91,7 @@ export class ContainerdSupervisor {
   /** A containerd an earlier berthd started on this directory and that still answers. */
   async #adopt(address: string, signal: AbortSignal | undefined): Promise<boolean> {
     const pid = Number.parseInt(await readFile(this.#pidfile, 'utf8').catch(() => ''), 10);
-    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return false;
+    if (!processAlive(pid)) return false;
     const { ContainerdClient } = await import('./client.js');
     const client = new ContainerdClient({ address, timeoutMs: 2_000 });
     try {
@@ -104,7 +105,7 @@ export class ContainerdSupervisor {
     this.#options.logger.info('using the containerd an earlier berthd started', { pid, address });
     // Not our child: notice its death by polling, then start a new one.
     this.#watch = setInterval(() => {
-      if (this.#closed || alive(pid)) return;
+      if (this.#closed || processAlive(pid)) return;
       clearInterval(this.#watch);
       this.#adoptedPid = undefined;
       this.#restartAfterDeath();
@@ -145,15 +146,6 @@ export class ContainerdSupervisor {
       }
     })();
     this.#starting.catch(() => undefined);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
