@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ClientHungUp, neverSent, RequestTimeout } from './bounded-http.js';
 import { Berthd } from './harness.js';
+import { prng } from './prng.js';
 import { call, diskMatchesApi, listVolumes } from './state-check.js';
 
 /**
@@ -15,18 +16,6 @@ import { call, diskMatchesApi, listVolumes } from './state-check.js';
 
 const ROUNDS = 5;
 const CLIENTS = 12;
-
-/** A small seeded PRNG (mulberry32), so that a failing run's choices can be replayed with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the clients know about one volume: `maybe` is a request whose answer never arrived. */
 interface ModelVolume {

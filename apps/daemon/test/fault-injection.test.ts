@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteMetadataStore, metadataPath, type VolumeRecord } from '@berth/volume-service';
 import { neverSent, RequestTimeout } from './bounded-http.js';
 import { Berthd } from './harness.js';
+import { prng } from './prng.js';
 import { isRoot, mountPointsUnder, unmountAllUnder } from './small-fs.js';
 import { call, diskMatchesApi, filtersQuery, listVolumes } from './state-check.js';
 
@@ -27,18 +28,6 @@ const NAMES = Array.from({ length: 14 }, (_, i) => `fi-${i}`);
 const TMPFS = { type: 'tmpfs', device: 'tmpfs', o: 'size=256k' };
 /** Written into a tmpfs volume by each mount: gone when the tmpfs was unmounted under its holders. */
 const MARKER = '.held';
-
-/** mulberry32, seeded, so that a failing run's choices can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seed = Number(process.env.BERTH_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const context = `seed ${seed} (replay with BERTH_FAULT_SEED=${seed})`;
