@@ -88,8 +88,19 @@ export class EngineClient {
 
 /** One request on a fresh connection (no agent), for start-up probes: `GET /_ping` → true when 200. */
 export function ping(socketPath, timeoutMs = 1000) {
+  return answersOk(socketPath, { method: 'GET', path: '/_ping', headers: { Host: 'docker' }, timeoutMs });
+}
+
+/**
+ * One request on a fresh connection (no agent), for probes: true when it is answered 200 within
+ * `timeoutMs`, false on any error, another status or the timeout (the request is then destroyed).
+ * @param {string} socketPath
+ * @param {{ method: string, path: string, headers: Record<string, string>, timeoutMs: number }} request
+ * @returns {Promise<boolean>}
+ */
+export function answersOk(socketPath, { method, path, headers, timeoutMs }) {
   return new Promise((resolve) => {
-    const req = http.request({ socketPath, method: 'GET', path: '/_ping', agent: false, headers: { Host: 'docker' } });
+    const req = http.request({ socketPath, method, path, agent: false, headers });
     const timer = setTimeout(() => {
       req.destroy();
       resolve(false);

@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { answersOk } from './http.mjs';
 
 /** Where a hung plugin stops answering: its handshake, or every volume call after it. */
 export const HANG_POINTS = ['activate', 'list'];
@@ -173,24 +174,11 @@ export async function findPluginSocket(root, id, socket = PLUGIN_SOCKET, depth =
 /** Polls `POST /Plugin.Activate` on a plugin socket until it answers 200; resolves the time it did (performance.now()). */
 export async function waitPluginAnswers(path, deadlineMs) {
   for (;;) {
-    const ok = await new Promise((resolve) => {
-      const req = http.request({ socketPath: path, method: 'POST', path: '/Plugin.Activate', agent: false, headers: { Host: 'plugin', Accept: 'application/vnd.docker.plugins.v1.2+json' } });
-      const timer = setTimeout(() => {
-        req.destroy();
-        resolve(false);
-      }, 1000);
-      req.on('error', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-      req.on('response', (res) => {
-        res.resume();
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve(res.statusCode === 200);
-        });
-      });
-      req.end();
+    const ok = await answersOk(path, {
+      method: 'POST',
+      path: '/Plugin.Activate',
+      headers: { Host: 'plugin', Accept: 'application/vnd.docker.plugins.v1.2+json' },
+      timeoutMs: 1000,
     });
     if (ok) return performance.now();
     if (performance.now() > deadlineMs) throw new Error(`plugin socket ${path} did not answer in time`);
