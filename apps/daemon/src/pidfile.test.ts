@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PidFile } from './pidfile.js';
 
@@ -37,6 +41,28 @@ describe('PidFile', () => {
       const pidfile = await PidFile.acquire(path);
       expect(await readFile(path, 'utf8')).toBe(String(process.pid));
       await pidfile.release();
+    }
+  });
+
+  it('replaces a pidfile whose holder is a zombie: it has exited, only its pid is left', async () => {
+    // The shell's background child is inherited by `sleep`, which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const [line] = (await once(parent.stdout, 'data')) as [Buffer];
+      const zombie = Number(line.toString().trim());
+      const state = (): string | undefined => {
+        const stat = readFileSync(`/proc/${zombie}/stat`, 'utf8');
+        return stat[stat.lastIndexOf(')') + 2];
+      };
+      for (let i = 0; i < 200 && state() !== 'Z'; i++) await sleep(10);
+      expect(state()).toBe('Z');
+      const path = join(dir, 'berthd.pid');
+      await writeFile(path, String(zombie));
+      const pidfile = await PidFile.acquire(path);
+      expect(await readFile(path, 'utf8')).toBe(String(process.pid));
+      await pidfile.release();
+    } finally {
+      parent.kill('SIGKILL');
     }
   });
 
