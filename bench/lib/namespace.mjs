@@ -4,7 +4,7 @@
 // creates retry Plugin.Activate for 30 s (seen in CI: the reference hung and the bench hit its time
 // limit). In the namespace those directories are empty and private, so that nothing on the host
 // disturbs the figures and nothing the bench puts there outlives it.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { constants } from 'node:os';
@@ -22,6 +22,8 @@ const HOST_PLUGIN_DIRS = ['/etc/docker/plugins', '/usr/lib/docker/plugins'];
 export async function reenterInOwnMountNamespace(script, onPath) {
   if (process.env[MARK] !== undefined) return;
   if (process.getuid?.() !== 0 || !onPath('unshare')) return;
+  // Where mount namespaces are not allowed (a container without CAP_SYS_ADMIN), the bench runs as it is.
+  if (spawnSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore', timeout: 10_000 }).status !== 0) return;
   const child = spawn('unshare', ['--mount', '--propagation', 'private', process.execPath, ...process.execArgv, fileURLToPath(script), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, [MARK]: '1' },
@@ -37,7 +39,7 @@ export async function reenterInOwnMountNamespace(script, onPath) {
  * a sentence for the log, or why the host's directories are used.
  */
 export async function privatePluginDirs() {
-  if (process.env[MARK] === undefined) return 'not isolated (needs root and unshare): the host\'s /run/docker/plugins is used as it is';
+  if (process.env[MARK] === undefined) return 'not isolated (needs root, unshare and mount namespaces): the host\'s /run/docker/plugins is used as it is';
   const mount = async (...args) => {
     const r = await run('mount', args, { timeoutMs: 10_000 });
     if (r.code !== 0) throw new Error(`mount ${args.join(' ')}: ${r.stderr.trim()}`);
