@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processAlive } from '@berth/host';
 import { containerdConfig, containerdPaths } from '@berth/plugin-executor-containerd';
-import { describeRequiring, httpRequest, runDocker, type ExecResult } from './harness.js';
+import { describeWith, httpRequest, runDocker, type ExecResult } from './harness.js';
 import { until } from './plugin-helpers.js';
 import { registryRequirements } from './registry-helpers.js';
 
@@ -28,7 +28,7 @@ function findDockerd(): { path?: string; reason?: string } {
 export const dockerd = findDockerd();
 
 export const describeWithDockerd = (name: string, body: () => void): void => {
-  describeRequiring(name, dockerd.path === undefined ? (dockerd.reason ?? '') : undefined, body);
+  describeWith(name, dockerd.path === undefined ? (dockerd.reason ?? '') : undefined, body);
 };
 
 export interface DockerdOptions {

@@ -191,24 +191,6 @@ export function describeWithDocker(name: string, body: () => void): void {
   describeWith(name, dockerCliAvailable() ? undefined : 'the docker CLI is not on PATH', body);
 }
 
-/**
- * `describe` for tests that need real parts: when `missing` says why they cannot run here, they
- * are skipped with the reason printed, except under CI, where they fail at once with it.
- */
-export function describeRequiring(name: string, missing: string | undefined, body: () => void): void {
-  if (missing !== undefined && process.env.CI === undefined) {
-    console.warn(`Skipping "${name}": ${missing} (under CI these tests fail instead).`);
-    describe.skip(name, body);
-    return;
-  }
-  describe(name, () => {
-    beforeAll(() => {
-      if (missing !== undefined) throw new Error(`CI must run "${name}", but ${missing}`);
-    });
-    body();
-  });
-}
-
 /** Now (plus an offset) in unix seconds with milliseconds, as `--since`/`--until` take it. */
 export function unixTime(offsetSeconds = 0): string {
   return (Date.now() / 1000 + offsetSeconds).toFixed(3);

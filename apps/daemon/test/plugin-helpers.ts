@@ -5,7 +5,7 @@ import { ContainerdClient, startContainerd, type ContainerdProcess } from '@bert
 import { processAlive } from '@berth/host';
 import { reapContainerd } from '@berth/plugin-executor-containerd/testing';
 import { buildVolumePluginDir, packPluginDir, volumePluginRequirements } from '@berth/plugin-manager/testing';
-import { describeRequiring, dockerCliAvailable, type Berthd } from './harness.js';
+import { describeWith, dockerCliAvailable, type Berthd } from './harness.js';
 
 export { buildVolumePluginDir, packPluginDir, processAlive, reapContainerd };
 
@@ -20,7 +20,7 @@ export function pluginRequirements(): string | undefined {
  * fail.
  */
 export function describeWithPlugins(name: string, body: () => void): void {
-  describeRequiring(name, pluginRequirements(), body);
+  describeWith(name, pluginRequirements(), body);
 }
 
 /**

@@ -4,7 +4,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { mediaTypes, sha256Digest } from '@berth/plugin-registry';
 import { htpasswdUnavailable, pushContainerImage, registryUnavailable, startRegistry, type RunningRegistry } from '@berth/plugin-registry/testing';
-import { describeRequiring, dockerCliAvailable } from './harness.js';
+import { describeWith, dockerCliAvailable } from './harness.js';
 import { pluginRequirements } from './plugin-helpers.js';
 
 export { pushContainerImage, startRegistry, type RunningRegistry };
@@ -21,7 +21,7 @@ export function registryRequirements(options: { plugins?: boolean } = {}): strin
  * reason printed when something is missing, except under CI, where they fail.
  */
 export function describeWithRegistry(name: string, body: () => void, options: { plugins?: boolean } = {}): void {
-  describeRequiring(name, registryRequirements(options), body);
+  describeWith(name, registryRequirements(options), body);
 }
 
 /** A plugin directory without a process (installed disabled): a config and a small rootfs. */

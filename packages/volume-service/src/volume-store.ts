@@ -52,7 +52,6 @@ interface Resolved extends StoredVolume {
 const copyMap = (map: Readonly<StringMap> | null | undefined): StringMap | null =>
   map === null || map === undefined ? null : { ...map };
 
-
 /**
  * moby's `VolumeStore`: binds volume names to drivers, keeps labels, options and references, and
  * persists them through a `MetadataStore`. Every operation on a name holds that name's lock, so
